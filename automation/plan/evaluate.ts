@@ -1,0 +1,136 @@
+/**
+ * Runs the real Pulumi program offline: Pulumi mocks stand in for the engine and the clouds, and
+ * everything the program registers is recorded with its inputs, parent, dependencies, import id and
+ * transforms. One process evaluates many (stack, phase) pairs in a row: each evaluation gets fresh
+ * mocks and config, and waits for the runtime's RPC queue to drain before reading what it captured.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
+
+// `getMonitor` is public; `waitForRPCs` (drain the RPC queue) is marked internal in the SDK's typings.
+const settings = runtimeSettings as unknown as { getMonitor(): unknown; waitForRPCs(): Promise<void> };
+
+export interface CapturedResource {
+  urn: string;
+  type: string;
+  name: string;
+  custom: boolean;
+  parent?: string;
+  inputs: Record<string, unknown>;
+  importId?: string;
+  dependencies: string[];
+  ignoreChanges: string[];
+  /** Number of transforms attached to the resource (the engine runs them; mocks do not). */
+  transforms: number;
+}
+
+export interface Evaluation {
+  stack: string;
+  resources: CapturedResource[];
+  outputs?: Record<string, unknown>;
+  /** The program refused to run (config problem, broken invariant), with its message. */
+  error?: string;
+}
+
+/** Stand-in state for resources and calls the program reads back. */
+function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  switch (type) {
+    case "aws:iam/role:Role":
+      return { ...inputs, name: inputs.name ?? name, arn: `arn:aws:iam::123456789012:role/${name}` };
+    case "aws:iam/policy:Policy":
+      return { ...inputs, arn: `arn:aws:iam::123456789012:policy/${name}` };
+    case "kubernetes:helm.sh/v3:Release":
+      return { ...inputs, status: { status: "deployed" } };
+    // Remote (multi-language) components: one opaque resource under mocks; give them the outputs
+    // the sandbox reads.
+    case "eks:index:Cluster":
+      return {
+        ...inputs,
+        oidcProviderArn: `arn:aws:iam::123456789012:oidc-provider/oidc.eks.example/id/${name}`,
+        kubeconfigJson: "{}",
+        eksCluster: { name: inputs.name ?? name },
+      };
+    case "awsx:ec2:Vpc":
+      return { ...inputs, vpcId: `vpc-${name}`, privateSubnetIds: ((inputs.availabilityZoneNames as string[] | undefined) ?? []).map((az) => `subnet-private-${az}`), publicSubnetIds: [] };
+    default:
+      return { ...inputs };
+  }
+}
+
+const mocks: pulumi.runtime.Mocks = {
+  newResource: (args) => ({ id: args.id || `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) }),
+  call: (args) => {
+    if (args.token === "aws:eks/getCluster:getCluster")
+      return { name: args.inputs.name, endpoint: "https://cluster.eks.example", certificateAuthorities: [{ data: "Q0EK" }] };
+    return {};
+  },
+};
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getImportid(): string;
+  getDependenciesList(): string[];
+  getIgnorechangesList(): string[];
+  getTransformsList(): unknown[];
+}
+interface RegisterResponse {
+  getUrn(): string;
+}
+type Callback = (err: Error | null, resp?: RegisterResponse) => void;
+interface MonitorLike {
+  registerResource(req: RegisterRequest, cb: Callback): void;
+}
+
+/** Runs `program` once as stack `stack` with `config` (the `ns:key` → string map the CLI would pass). */
+export async function evaluateProgram(
+  stack: string,
+  config: Record<string, string>,
+  program: () => Promise<Record<string, unknown> | object>,
+  project = "unchain",
+): Promise<Evaluation> {
+  pulumi.runtime.setAllConfig(config);
+  await pulumi.runtime.setMocks(mocks, project, stack, false);
+  const monitor = settings.getMonitor() as unknown as MonitorLike;
+  const captured = new Map<string, CapturedResource>();
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const meta = {
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      ...(req.getParent() ? { parent: req.getParent() } : {}),
+      ...(req.getImportid() ? { importId: req.getImportid() } : {}),
+      dependencies: req.getDependenciesList(),
+      ignoreChanges: req.getIgnorechangesList(),
+      transforms: req.getTransformsList().length,
+    };
+    original(req, (err, resp) => {
+      if (!err && resp) captured.set(resp.getUrn(), { urn: resp.getUrn(), inputs: {}, ...meta });
+      cb(err, resp);
+    });
+  };
+  // Inputs as the mocks received them (deserialized, secrets unwrapped by the mock monitor).
+  const inputsByTypeName = new Map<string, Record<string, unknown>>();
+  const originalNew = mocks.newResource;
+  mocks.newResource = (args) => {
+    inputsByTypeName.set(`${args.type}::${args.name}`, args.inputs as Record<string, unknown>);
+    return originalNew(args);
+  };
+  let outputs: Record<string, unknown> | undefined;
+  let error: string | undefined;
+  try {
+    const result = (await program()) as Record<string, unknown>;
+    outputs = await new Promise<Record<string, unknown>>((resolve) => pulumi.output(result).apply((o) => resolve(o as Record<string, unknown>)));
+    await settings.waitForRPCs();
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+    await settings.waitForRPCs().catch(() => undefined);
+  } finally {
+    mocks.newResource = originalNew;
+  }
+  const resources = [...captured.values()].map((r) => ({ ...r, inputs: inputsByTypeName.get(`${r.type}::${r.name}`) ?? {} }));
+  return { stack, resources, ...(outputs ? { outputs } : {}), ...(error ? { error } : {}) };
+}

@@ -1,0 +1,116 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "../config/types";
+import { desiredState, PhaseState, PoolState } from "../steps/desired";
+import { Values } from "../steps/values";
+import { CiliumRelease } from "./ciliumRelease";
+import { NodeAgent } from "./nodeAgent";
+import { NodePool } from "./nodePool";
+import { CiliumOperatorRole } from "./operatorRole";
+import { VpcCniAddon } from "./vpcCniAddon";
+
+export interface ClusterAtPhaseArgs {
+  config: ClusterConfig;
+  clusterName: pulumi.Input<string>;
+  nodeRoleArn: pulumi.Input<string>;
+  /** For a created operator role: the cluster's IAM OIDC provider. */
+  oidcProviderArn?: pulumi.Input<string>;
+  subnetsByAz?: Record<string, pulumi.Input<string>[]>;
+}
+
+/** Helm release id of the chained Cilium that runs today, adopted in phase 0. */
+export const CHAINED_RELEASE_IMPORT_ID = "kube-system/cilium";
+
+/**
+ * One cluster at the phase its config names: node pools, the vpc-cni add-on, the Cilium release and
+ * what they need, all derived from `desiredState(config, phase)`.
+ *
+ * Ordering the invariants rely on (steps/invariants.ts):
+ * - pools unchain creates depend on the Cilium release and the add-on, so their nodes come up under
+ *   the phase's DaemonSet placement and unmanaged-pod watcher setting;
+ * - aws pools depend on cilium pools, so in phase 5 aws pools close only after cilium pools opened.
+ */
+export class ClusterAtPhase extends pulumi.ComponentResource {
+  public readonly state: PhaseState;
+  public readonly pools: NodePool[] = [];
+  public readonly cilium?: CiliumRelease;
+  public readonly vpcCni?: VpcCniAddon;
+  public readonly operatorRole?: CiliumOperatorRole;
+
+  constructor(name: string, args: ClusterAtPhaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("unchain:index:ClusterAtPhase", name, {}, opts);
+    const { config } = args;
+    const state = desiredState(config, config.phase);
+    this.state = state;
+    const child = { parent: this };
+
+    let operatorRoleArn: pulumi.Input<string> | undefined;
+    if (state.operatorRole) {
+      const role = config.cilium.operatorRole;
+      if (role.kind === "existing") operatorRoleArn = role.roleArn;
+      else {
+        const oidc = role.oidcProviderArn ?? args.oidcProviderArn;
+        if (!oidc) throw new pulumi.RunError(`stack ${config.stack}: unchain:ciliumOperatorRole says create, but no OIDC provider ARN is known; set unchain:ciliumOperatorRole.oidcProviderArn`);
+        this.operatorRole = new CiliumOperatorRole(`${name}-cilium-operator`, { oidcProviderArn: oidc }, child);
+        operatorRoleArn = this.operatorRole.arn;
+      }
+    }
+
+    if (state.awsNode) {
+      this.vpcCni = new VpcCniAddon(
+        `${name}-vpc-cni`,
+        {
+          clusterName: args.clusterName,
+          addonVersion: config.vpcCni.addonVersion,
+          configurationValues: state.awsNode.configurationValues,
+          resolveConflictsOnUpdate: config.vpcCni.resolveConflicts,
+          ...(config.sandbox ? {} : { importId: `${config.clusterName}:vpc-cni` }),
+        },
+        child,
+      );
+    }
+
+    if (state.cilium) {
+      // The values depend on the operator role's ARN when unchain creates it; recompute them from the
+      // same desired state once the ARN is known, so there is one builder of values.
+      const values: pulumi.Input<Values> =
+        operatorRoleArn !== undefined && state.cilium.release === "eni"
+          ? pulumi.output(operatorRoleArn).apply((arn) => desiredState(config, config.phase, { operatorRoleArn: arn }).cilium!.values)
+          : state.cilium.values;
+      this.cilium = new CiliumRelease(
+        `${name}-cilium-${state.cilium.release}`,
+        {
+          release: state.cilium.release,
+          chartVersion: config.cilium.chartVersion,
+          repository: config.cilium.repository,
+          values,
+          ...(state.cilium.release === "chained" && !config.sandbox ? { importId: CHAINED_RELEASE_IMPORT_ID } : {}),
+        },
+        { ...child, ...(this.operatorRole ? { dependsOn: [this.operatorRole] } : {}) },
+      );
+    }
+
+    const byPool = new Map<string, PoolState[]>();
+    for (const p of state.pools) byPool.set(`${p.role}-${p.pool}`, [...(byPool.get(`${p.role}-${p.pool}`) ?? []), p]);
+    const placement = [this.cilium, this.vpcCni].filter((r): r is CiliumRelease | VpcCniAddon => r !== undefined);
+    const make = (key: string, groups: PoolState[], dependsOn: pulumi.Resource[]) =>
+      new NodePool(`${name}-${key}`, { clusterName: args.clusterName, nodeRoleArn: args.nodeRoleArn, groups, subnetsByAz: args.subnetsByAz }, { ...child, dependsOn });
+    const ciliumPools: NodePool[] = [];
+    for (const [key, groups] of byPool) {
+      if (groups[0].role !== "cilium") continue;
+      ciliumPools.push(make(key, groups, placement));
+    }
+    for (const [key, groups] of byPool) {
+      const role = groups[0].role;
+      if (role === "cilium") continue;
+      const adopted = groups.every((g) => g.importId !== undefined);
+      this.pools.push(make(key, groups, adopted ? [] : role === "aws" ? [...placement, ...ciliumPools] : placement));
+    }
+    this.pools.push(...ciliumPools);
+
+    for (const agent of state.nodeAgents) {
+      const agentConfig = config.nodeAgents.find((a) => a.name === agent.name)!;
+      new NodeAgent(`${name}-${agent.name}`, { agent: agentConfig, roles: agent.roles }, child);
+    }
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Reading stack configuration from the files, as the Pulumi CLI would hand it to the program:
+ * project defaults from `Pulumi.yaml` (`config:`), overridden key by key by `Pulumi.<stack>.yaml`.
+ * Used offline (`unchain plan`), where no Pulumi CLI runs.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseDocument } from "yaml";
+import { ConfigError, UserError } from "./problems";
+import { NAMESPACE } from "./validate";
+
+export interface StackSource {
+  stack: string;
+  /** Path of the stack file, relative to the project directory. */
+  file: string;
+  /** `unchain:*` keys without namespace → value (YAML types kept). */
+  raw: Record<string, unknown>;
+  /** Which file each key came from. */
+  origin: Record<string, string>;
+  /** The full config map as the CLI passes it to a program: `ns:key` → string (objects as JSON). */
+  pulumiConfig: Record<string, string>;
+}
+
+function readYaml(dir: string, file: string, stack: string): Record<string, unknown> {
+  const full = path.join(dir, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(full, "utf8");
+  } catch {
+    throw new UserError(`stack ${stack}: cannot read ${file} in ${dir}; is this the unchain project directory?`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    const problems = doc.errors.map((e) => ({
+      key: `line ${e.linePos?.[0]?.line ?? "?"}`,
+      message: e.message.split("\n")[0],
+      fix: "fix the YAML syntax (indentation, quoting, a missing ':')",
+    }));
+    throw new ConfigError(stack, file, problems);
+  }
+  const value = doc.toJS() as unknown;
+  if (value === null || value === undefined) return {};
+  if (typeof value !== "object" || Array.isArray(value)) throw new ConfigError(stack, file, [{ key: "(top level)", message: "is not a YAML mapping", fix: "start the file with `config:`" }]);
+  return value as Record<string, unknown>;
+}
+
+const toPulumiString = (v: unknown): string => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+
+export function projectDefaults(dir: string): Record<string, unknown> {
+  const project = readYaml(dir, "Pulumi.yaml", "(project)");
+  const out: Record<string, unknown> = {};
+  const config = (project.config ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(config)) {
+    const key = k.includes(":") ? k : `${NAMESPACE}:${k}`;
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+      const decl = v as { default?: unknown; value?: unknown };
+      if (decl.default !== undefined) out[key] = decl.default;
+      else if (decl.value !== undefined) out[key] = decl.value;
+    } else out[key] = v;
+  }
+  return out;
+}
+
+export function listStacks(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .map((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+}
+
+export function loadStack(dir: string, stack: string, defaults = projectDefaults(dir)): StackSource {
+  const file = fs.existsSync(path.join(dir, `Pulumi.${stack}.yml`)) ? `Pulumi.${stack}.yml` : `Pulumi.${stack}.yaml`;
+  if (!fs.existsSync(path.join(dir, file))) {
+    const known = listStacks(dir);
+    throw new UserError(`no stack "${stack}": ${file} does not exist in ${dir}. Stacks here: ${known.join(", ") || "none"}`);
+  }
+  const doc = readYaml(dir, file, stack);
+  const stackConfig = (doc.config ?? {}) as Record<string, unknown>;
+  const merged: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+  for (const [k, v] of Object.entries(defaults)) {
+    merged[k] = v;
+    origin[k] = "Pulumi.yaml";
+  }
+  for (const [k, v] of Object.entries(stackConfig)) {
+    const key = k.includes(":") ? k : `${NAMESPACE}:${k}`;
+    merged[key] = v;
+    origin[key] = file;
+  }
+  const raw: Record<string, unknown> = {};
+  const rawOrigin: Record<string, string> = {};
+  const pulumiConfig: Record<string, string> = {};
+  for (const [k, v] of Object.entries(merged)) {
+    pulumiConfig[k] = toPulumiString(v);
+    if (k.startsWith(`${NAMESPACE}:`)) {
+      const key = k.slice(NAMESPACE.length + 1);
+      raw[key] = v;
+      rawOrigin[key] = origin[k];
+    }
+  }
+  return { stack, file, raw, origin: rawOrigin, pulumiConfig };
+}

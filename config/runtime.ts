@@ -1,0 +1,26 @@
+/**
+ * Reading a stack's `unchain:*` config inside the Pulumi program (the CLI has already merged the
+ * project defaults of Pulumi.yaml into it).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { NAMESPACE, STRING_KEYS } from "./validate";
+
+/** A Pulumi config value as the program receives it (a string; objects and numbers as JSON). */
+export function parseConfigValue(key: string, value: string): unknown {
+  if (STRING_KEYS.has(key)) return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+export function runtimeConfig(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!k.startsWith(`${NAMESPACE}:`)) continue;
+    const key = k.slice(NAMESPACE.length + 1);
+    out[key] = parseConfigValue(key, v);
+  }
+  return out;
+}

@@ -1,0 +1,4 @@
+// One EKS cluster at the migration phase its stack config names (unchain:phase). See README.md.
+import { clusterProgram } from "./components/program";
+
+export = clusterProgram();

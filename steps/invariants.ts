@@ -1,0 +1,269 @@
+/**
+ * The six safety invariants of ../../shared/design/migration.md, as pure functions over desired
+ * states. A plan that breaks one is refused before anything runs.
+ *
+ * Steps (one `pulumi up` from phase N to N+1) are checked with the ordering the components enforce:
+ * new node groups are created only after the DaemonSet configuration of phase N+1 is applied (they
+ * depend on the Cilium release and the vpc-cni add-on), pools are closed only after the pools that
+ * open in the same step (aws pools depend on cilium pools), and Pulumi deletes last. Updates of
+ * aws-node and of Cilium may land in either order, so pools that persist are checked under all four.
+ */
+import { runsOn } from "./affinity";
+import { isClosingTaint, isOpen, nodeShape, PhaseState, PoolState } from "./desired";
+import { drainedBefore, PhaseNumber, verifiedEmptyBefore } from "./phases";
+import { REPLACE_ON_CHANGE } from "./replacement";
+import { ROLE_IPAM } from "./roles";
+
+export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6;
+
+export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
+  1: "every pool that can hold pods has exactly one IPAM provider",
+  2: "the chained and the ENI Cilium releases never coexist",
+  3: "a pool is removed only after it was closed to new pods and verified empty",
+  4: "each availability zone keeps schedulable capacity",
+  5: "the unmanaged-pod watcher is off while more than one pool role exists",
+  6: "no phase replaces an existing node group or Cilium release unless the phase says so",
+};
+
+export interface Violation {
+  invariant: InvariantId;
+  /** The phase, or the phase a step goes to. */
+  phase: PhaseNumber;
+  /** Set for a step: the phase it starts from. */
+  fromPhase?: PhaseNumber;
+  pool?: string;
+  az?: string;
+  message: string;
+  fix: string;
+}
+
+export function describeViolation(v: Violation): string {
+  const where = v.fromPhase !== undefined ? `step ${v.fromPhase}→${v.phase}` : `phase ${v.phase}`;
+  const what = [v.pool ? `pool ${v.pool}` : undefined, v.az ? `AZ ${v.az}` : undefined].filter(Boolean).join(", ");
+  return `invariant ${v.invariant} (${INVARIANTS[v.invariant]}) broken at ${where}${what ? `, ${what}` : ""}: ${v.message}\n    fix: ${v.fix}`;
+}
+
+type Config = Pick<PhaseState, "awsNode" | "cilium">;
+
+function providersOn(pool: PoolState, cfg: Config): string[] {
+  const node = nodeShape(pool);
+  const out: string[] = [];
+  if (cfg.awsNode && runsOn(cfg.awsNode.placement, node)) out.push("aws-node");
+  if (cfg.cilium?.release === "eni" && runsOn(cfg.cilium.agent, node)) out.push("cilium-eni");
+  return out;
+}
+
+function ipamViolation(pool: PoolState, cfg: Config, phase: PhaseNumber, fromPhase?: PhaseNumber, when = ""): Violation | undefined {
+  const providers = providersOn(pool, cfg);
+  const expected = ROLE_IPAM[pool.role];
+  const base = { invariant: 1 as const, phase, ...(fromPhase !== undefined ? { fromPhase } : {}), pool: pool.id };
+  if (providers.length === 0)
+    return {
+      ...base,
+      message: `role ${pool.role} (labels ${JSON.stringify(pool.labels)}) has no IPAM provider${when}: neither aws-node's affinity nor an ENI Cilium release matches it; its pods would get no IP`,
+      fix: expected === "aws-node" ? "keep cni In [both, aws] (or the default affinity) in aws-node's affinity while this pool exists" : "the ENI release's affinity must match cni=cilium",
+    };
+  if (providers.length > 1)
+    return {
+      ...base,
+      message: `role ${pool.role} would run both aws-node and the ENI Cilium agent${when}: two IPAMs handing out addresses on one node`,
+      fix: "aws-node must be pinned to cni In [aws] (phase 3) before any cilium pool exists, and the ENI release must be pinned to cni In [cilium]",
+    };
+  if (providers[0] !== expected)
+    return { ...base, message: `role ${pool.role} would get its IPs from ${providers[0]}, not ${expected}${when}`, fix: "check the affinity overrides in the stack config: a role's IPAM never changes" };
+  if (cfg.cilium?.release === "chained") {
+    const chainedHere = runsOn(cfg.cilium.agent, nodeShape(pool));
+    if (chainedHere !== (pool.role === "chained"))
+      return {
+        ...base,
+        message: chainedHere ? `the chained Cilium agent would run on this ${pool.role} pool${when}` : `the chained Cilium agent would not run on this chained pool${when}: its pods would be unmanaged`,
+        fix: "the chained release's affinity must be cni In [both]",
+      };
+  }
+  return undefined;
+}
+
+function capacityByAz(state: PhaseState, pools: PoolState[]): Map<string, { total: number; parts: string[] }> {
+  const out = new Map(state.availabilityZones.map((az) => [az, { total: 0, parts: [] as string[] }]));
+  for (const p of pools) {
+    if (!isOpen(p)) continue;
+    const share = Math.floor(p.size.desired / p.availabilityZones.length);
+    for (const az of p.availabilityZones) {
+      const e = out.get(az);
+      if (e) {
+        e.total += share;
+        e.parts.push(`${p.id}: ${share}`);
+      }
+    }
+  }
+  return out;
+}
+
+const rolesOf = (pools: PoolState[]) => [...new Set(pools.map((p) => p.role))];
+
+/** Invariants 1, 2, 4 and 5 within one phase. */
+export function checkPhase(state: PhaseState): Violation[] {
+  const out: Violation[] = [];
+  for (const pool of state.pools) {
+    const v = ipamViolation(pool, state, state.phase);
+    if (v) out.push(v);
+  }
+  // 2: one phase holds at most one release by construction; overrides cannot add a second.
+  // 4
+  for (const [az, cap] of capacityByAz(state, state.pools)) {
+    if (cap.total < state.minSchedulableNodesPerAz)
+      out.push({
+        invariant: 4,
+        phase: state.phase,
+        az,
+        message: `${cap.total} node(s) open to workloads (${cap.parts.join(", ") || "no open pool"}), floor is ${state.minSchedulableNodesPerAz}`,
+        fix: `raise sizePerAz.desired of the pools open in phase ${state.phase} in ${az}, or lower unchain:minSchedulableNodesPerAz`,
+      });
+  }
+  // 5
+  const roles = rolesOf(state.pools);
+  if (state.cilium && roles.length > 1 && state.cilium.unmanagedPodWatcherRestart)
+    out.push({
+      invariant: 5,
+      phase: state.phase,
+      message: `pool roles ${roles.join(", ")} coexist and ${state.cilium.release} Cilium has operator.unmanagedPodWatcher.restart on: it would restart CoreDNS on the pools Cilium does not run`,
+      fix: "do not override operator.unmanagedPodWatcher.restart in unchain:ciliumValues",
+    });
+  return out;
+}
+
+const replaceKeys = (p: PoolState): Record<string, unknown> => ({
+  nodeGroupName: p.nodeGroupName,
+  subnetIds: [...p.subnetIds].sort(),
+  instanceTypes: p.instanceTypes,
+  amiType: p.amiType,
+  capacityType: p.capacityType,
+  diskSize: p.diskSize,
+});
+
+/** Invariants 1-6 for the step from `from` to `to` (one `pulumi up`). */
+export function checkStep(from: PhaseState, to: PhaseState): Violation[] {
+  const out: Violation[] = [];
+  const step = { phase: to.phase, fromPhase: from.phase };
+  const toIds = new Set(to.pools.map((p) => p.id));
+  const fromIds = new Set(from.pools.map((p) => p.id));
+  const persisting = to.pools.filter((p) => fromIds.has(p.id));
+  const created = to.pools.filter((p) => !fromIds.has(p.id));
+  const removed = from.pools.filter((p) => !toIds.has(p.id));
+  const verified = verifiedEmptyBefore(to.spec);
+  const drained = drainedBefore(to.spec);
+  const removedUnverified = removed.filter((p) => !verified.includes(p.role));
+
+  // 1: persisting pools under every mix of old and new DaemonSet configuration; new pools under the new one.
+  const mixes: Array<[Config, string]> = [
+    [{ awsNode: from.awsNode, cilium: from.cilium }, ` before the step`],
+    [{ awsNode: to.awsNode, cilium: from.cilium }, ` while aws-node is updated before Cilium`],
+    [{ awsNode: from.awsNode, cilium: to.cilium }, ` while Cilium is updated before aws-node`],
+  ];
+  for (const pool of persisting) {
+    for (const [cfg, when] of mixes) {
+      const v = ipamViolation(pool, cfg, to.phase, from.phase, when);
+      if (v) {
+        out.push(v);
+        break;
+      }
+    }
+  }
+  for (const pool of [...persisting, ...created]) {
+    const v = ipamViolation(pool, to, to.phase, from.phase, " after the step");
+    if (v && !out.some((o) => o.invariant === 1 && o.pool === pool.id)) out.push(v);
+  }
+
+  // 2
+  const releases = new Set([from.cilium?.release, to.cilium?.release]);
+  if (releases.has("chained") && releases.has("eni"))
+    out.push({
+      ...step,
+      invariant: 2,
+      message: "the step would install the ENI release while the chained release is still installed: the operator has one IPAM mode per cluster",
+      fix: "remove the chained release in an earlier phase (phase 2) than the one that installs the ENI release (phase 4)",
+    });
+
+  // 3
+  for (const pool of removed) {
+    const closed = pool.taints.some(isClosingTaint) || drained.includes(pool.role);
+    const empty = verified.includes(pool.role);
+    if (!closed || !empty)
+      out.push({
+        ...step,
+        invariant: 3,
+        pool: pool.id,
+        message: `role ${pool.role} is removed, but it was ${closed ? "" : "never closed to new pods (no closing taint, no drain)"}${!closed && !empty ? " and " : ""}${empty ? "" : "not verified empty before the step"}; deleting a node group ignores PodDisruptionBudgets`,
+        fix: `drain the ${pool.role} pools and check them empty before phase ${to.phase} (a drain and a poolEmpty check in PHASES[${to.phase}].before)`,
+      });
+  }
+
+  // 4: capacity at both ends; pools drained before the step do not count for the start.
+  const fromHolding = from.pools.filter((p) => !drained.includes(p.role));
+  const start = capacityByAz(from, fromHolding);
+  for (const [az, cap] of start) {
+    if (cap.total < from.minSchedulableNodesPerAz && !out.some((o) => o.invariant === 4 && o.az === az))
+      out.push({
+        ...step,
+        invariant: 4,
+        az,
+        message: `once the ${drained.join(", ")} pools are drained for this step, ${cap.total} node(s) stay open to workloads (${cap.parts.join(", ") || "none"}), floor is ${from.minSchedulableNodesPerAz}`,
+        fix: `raise sizePerAz.desired of the pools that stay open in ${az}, or lower unchain:minSchedulableNodesPerAz`,
+      });
+  }
+
+  // 5: under the old configuration, pools that existed; under the new one, pools that exist then
+  // plus removed pools nobody verified empty.
+  for (const [cilium, pools, when] of [
+    [from.cilium, from.pools.filter((p) => !(removed.includes(p) && verified.includes(p.role))), "before the new configuration lands"],
+    [to.cilium, [...to.pools, ...removedUnverified], "after the new configuration lands"],
+  ] as const) {
+    const roles = rolesOf(pools as PoolState[]);
+    if (cilium && cilium.unmanagedPodWatcherRestart && roles.length > 1)
+      out.push({
+        ...step,
+        invariant: 5,
+        message: `${when}, roles ${roles.join(", ")} can hold pods while the unmanaged-pod watcher is on`,
+        fix: "turn operator.unmanagedPodWatcher.restart off in the phase before the second role's pools appear, and on only after they are empty",
+      });
+  }
+
+  // 6
+  const allowsReplace = (kind: "nodePool" | "ciliumRelease") => to.spec.allowed.some((a) => a.kind === kind && a.ops.includes("replace"));
+  if (!allowsReplace("nodePool")) {
+    for (const pool of persisting) {
+      const before = from.pools.find((p) => p.id === pool.id)!;
+      const a = replaceKeys(before);
+      const b = replaceKeys(pool);
+      const changed = Object.keys(a).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+      if (changed.length)
+        out.push({
+          ...step,
+          invariant: 6,
+          pool: pool.id,
+          message: `node group would be replaced (every node recycled): ${changed.join(", ")} change${changed.length === 1 ? "s" : ""}, and EKS cannot change ${changed.length === 1 ? "it" : "them"} in place (${REPLACE_ON_CHANGE["aws:eks/nodeGroup:NodeGroup"].length} such properties)`,
+          fix: "make a new pool instead of changing these properties of an existing one",
+        });
+    }
+  }
+  if (!allowsReplace("ciliumRelease") && from.cilium && to.cilium && from.cilium.release !== to.cilium.release)
+    out.push({
+      ...step,
+      invariant: 6,
+      message: `the ${from.cilium.release} release would be replaced by the ${to.cilium.release} release in one step`,
+      fix: "remove one release and install the other in different phases",
+    });
+  return out;
+}
+
+/** Every phase and every step of a walk. */
+export function checkWalk(states: PhaseState[]): Violation[] {
+  const out: Violation[] = [];
+  states.forEach((s, i) => {
+    out.push(...checkPhase(s));
+    if (i > 0) out.push(...checkStep(states[i - 1], s));
+  });
+  return out;
+}
+
+
