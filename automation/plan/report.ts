@@ -1,0 +1,168 @@
+/**
+ * How a plan reads: a summary line per stack and step first, then what each step creates, updates,
+ * deletes or replaces, property by property, in the words of the domain (taints, affinity, values).
+ */
+import { describeViolation } from "../../steps/invariants";
+import { ResourceChange } from "./diff";
+import { FleetPlan, StackPlan } from "./plan";
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+interface Requirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+function fmtRequirement(r: Requirement): string {
+  return r.values ? `${r.key} ${r.operator} [${r.values.join(", ")}]` : `${r.key} ${r.operator}`;
+}
+
+/** Values rendered for people: taints as key=value:EFFECT, node affinity as its requirements. */
+export function fmtValue(v: unknown): string {
+  if (isObj(v) && typeof v.key === "string" && typeof v.effect === "string") return `${v.key}${v.value ? `=${String(v.value)}` : ""}:${v.effect}`;
+  if (isObj(v) && isObj(v.nodeAffinity)) {
+    const terms = ((v.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution as Obj | undefined)?.nodeSelectorTerms ?? []) as Array<{ matchExpressions?: Requirement[] }>;
+    return terms.map((t) => (t.matchExpressions ?? []).map(fmtRequirement).join(" ∧ ")).join(" ∨ ") || "(any node)";
+  }
+  if (isObj(v) && v.nodeSelectorTerms) return fmtValue({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: v } });
+  if (Array.isArray(v) && v.every((x) => typeof x !== "object")) return v.join(", ");
+  const s = JSON.stringify(v);
+  return s === undefined ? "∅" : s.length > 140 ? `${s.slice(0, 137)}...` : s;
+}
+
+const SYMBOL: Record<string, string> = { create: "+", import: "=", update: "~", delete: "-", replace: "+-" };
+
+/** What a created resource will be, in a line. */
+function describeCreate(c: ResourceChange, inputs: Obj | undefined): string {
+  if (!inputs) return "";
+  switch (c.kind) {
+    case "nodePool": {
+      const taints = ((inputs.taints ?? []) as unknown[]).map(fmtValue).join(", ") || "none";
+      const labels = Object.entries((inputs.labels ?? {}) as Obj).map(([k, v]) => `${k}=${String(v)}`).join(", ");
+      const sc = (inputs.scalingConfig ?? {}) as Obj;
+      return `labels ${labels}; taints ${taints}; ${((inputs.instanceTypes ?? []) as string[]).join("/")} × ${String(sc.desiredSize)} (${String(sc.minSize)}-${String(sc.maxSize)})`;
+    }
+    case "ciliumRelease": {
+      const values = (inputs.values ?? {}) as Obj;
+      const watcher = ((values.operator as Obj | undefined)?.unmanagedPodWatcher as Obj | undefined)?.restart;
+      return `chart cilium ${String(inputs.version)}, ${c.release === "eni" ? "ipam eni" : "chained on aws-cni"}; agent on ${fmtValue(values.affinity)}; envoy on ${fmtValue((values.envoy as Obj | undefined)?.affinity)}; unmanaged-pod watcher ${watcher ? "on" : "off"}`;
+    }
+    case "vpcCniAddon": {
+      let cv: Obj = {};
+      try {
+        cv = JSON.parse(String(inputs.configurationValues ?? "{}")) as Obj;
+      } catch {
+        /* shown raw below */
+      }
+      return `vpc-cni ${String(inputs.addonVersion)}; aws-node on ${cv.affinity ? fmtValue(cv.affinity) : "every node (default affinity)"}`;
+    }
+    default:
+      return "";
+  }
+}
+
+function changeLines(c: ResourceChange, inputs: Obj | undefined, indent: string): string[] {
+  const label = `${c.kind}${c.role ? ` ${c.role}` : ""}${c.release ? ` ${c.release}` : ""}`;
+  const lines = [`${indent}${SYMBOL[c.op] ?? "?"} ${c.op.padEnd(7)} ${c.name}  (${label}, ${c.type})${c.allowed ? "" : "  ✗ NOT ALLOWED"}`];
+  if (!c.allowed && c.reason) lines.push(`${indent}    ✗ ${c.reason}`);
+  if (c.op === "create" || c.op === "import") {
+    const d = describeCreate(c, inputs);
+    if (d) lines.push(`${indent}    ${d}`);
+  }
+  if (c.replacedBy.length) lines.push(`${indent}    replaced because ${c.replacedBy.join(", ")} cannot change in place`);
+  for (const p of c.properties) {
+    const text = p.kind === "add" ? `+ ${fmtValue(p.after)}` : p.kind === "delete" ? `- ${fmtValue(p.before)}` : `${fmtValue(p.before)} → ${fmtValue(p.after)}`;
+    lines.push(`${indent}    ${p.path}: ${text}`);
+  }
+  return lines;
+}
+
+function stackStatus(s: StackPlan): string {
+  if (s.problems.length) return `config: ${s.problems.length} problem(s)`;
+  if (s.violations.length) return `REFUSED: ${s.violations.length} invariant(s) broken`;
+  return "ok";
+}
+
+interface Row {
+  stack: string;
+  wave: string;
+  at: string;
+  step: string;
+  create: string;
+  update: string;
+  delete: string;
+  replace: string;
+  gate: string;
+  invariants: string;
+}
+
+function rows(plan: FleetPlan): Row[] {
+  const out: Row[] = [];
+  for (const s of plan.stacks) {
+    const base = { stack: s.stack, wave: s.wave ?? "", at: s.currentPhase === undefined ? "?" : String(s.currentPhase) };
+    const inv = s.problems.length ? "not checked" : s.violations.length ? `BROKEN (${s.violations.map((v) => v.invariant).join(",")})` : "ok";
+    if (s.problems.length || s.violations.length) {
+      out.push({ ...base, step: "-", create: "", update: "", delete: "", replace: "", gate: s.problems.length ? "CONFIG ERROR" : "refused", invariants: inv });
+      continue;
+    }
+    if (s.steps.length === 0) out.push({ ...base, step: "done", create: "", update: "", delete: "", replace: "", gate: "", invariants: inv });
+    for (const st of s.steps)
+      out.push({ ...base, step: `${st.from}→${st.to}`, create: String(st.counts.create), update: String(st.counts.update), delete: String(st.counts.delete), replace: String(st.counts.replace), gate: st.gate === "pass" ? "pass" : "FAIL", invariants: inv });
+  }
+  return out;
+}
+
+const HEADERS: Record<keyof Row, string> = { stack: "STACK", wave: "WAVE", at: "AT", step: "STEP", create: "CREATE", update: "UPDATE", delete: "DELETE", replace: "REPLACE", gate: "GATE", invariants: "INVARIANTS" };
+
+export function renderTable(plan: FleetPlan, opts: { details: boolean }): string {
+  const r = rows(plan);
+  const cols = Object.keys(HEADERS) as Array<keyof Row>;
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(HEADERS[c].length, ...r.map((x) => x[c].length))])) as Record<keyof Row, number>;
+  const line = (x: Record<keyof Row, string>) => cols.map((c) => x[c].padEnd(width[c])).join("  ").trimEnd();
+  const out: string[] = [line(HEADERS), ...r.map(line), ""];
+  for (const s of plan.stacks) {
+    const failing = !s.ok;
+    if (!opts.details && !failing) continue;
+    out.push(`── ${s.stack}${s.cluster ? ` (cluster ${s.cluster}, ${s.region}${s.sandbox ? ", sandbox" : ""})` : ""} ${s.file} — at phase ${s.currentPhase ?? "?"} — ${stackStatus(s)}`);
+    for (const p of s.problems) out.push(`  - ${p.file && p.file !== s.file ? `${p.file}: ` : ""}${p.key}: ${p.message}`, `    fix: ${p.fix}`);
+    for (const v of s.violations) out.push(`  - ${describeViolation(v)}`);
+    for (const st of s.steps) {
+      if (!opts.details && st.gate === "pass") continue;
+      out.push(`  step ${st.from}→${st.to} (${st.title}): ${st.summary}`);
+      if (st.error) out.push(`    program refused: ${st.error}`);
+      if (st.changes.length === 0 && !st.error) out.push("    no changes");
+      for (const c of st.changes) out.push(...changeLines(c, c.inputs, "    "));
+    }
+    out.push("");
+  }
+  const ok = plan.stacks.filter((s) => s.ok).length;
+  out.push(`${plan.stacks.length} stack(s): ${ok} ok, ${plan.stacks.length - ok} with problems. Evaluated offline with Pulumi mocks in ${(plan.durationMs / 1000).toFixed(1)} s; no cloud was called.`);
+  return out.join("\n");
+}
+
+export function renderMarkdown(plan: FleetPlan): string {
+  const r = rows(plan);
+  const cols = Object.keys(HEADERS) as Array<keyof Row>;
+  const out = [
+    "## unchain plan",
+    "",
+    `| ${cols.map((c) => HEADERS[c]).join(" | ")} |`,
+    `| ${cols.map(() => "---").join(" | ")} |`,
+    ...r.map((x) => `| ${cols.map((c) => x[c].replace(/\|/g, "\\|")).join(" | ")} |`),
+    "",
+  ];
+  for (const s of plan.stacks) {
+    out.push(`<details${s.ok ? "" : " open"}><summary><b>${s.stack}</b> — phase ${s.currentPhase ?? "?"} — ${stackStatus(s)}</summary>`, "", "```");
+    for (const p of s.problems) out.push(`${p.key}: ${p.message}`, `  fix: ${p.fix}`);
+    for (const v of s.violations) out.push(describeViolation(v));
+    for (const st of s.steps) {
+      out.push(`step ${st.from}→${st.to} (${st.title}): ${st.summary}`);
+      if (st.error) out.push(`  program refused: ${st.error}`);
+      for (const c of st.changes) out.push(...changeLines(c, c.inputs, "  "));
+    }
+    out.push("```", "", "</details>", "");
+  }
+  return out.join("\n");
+}

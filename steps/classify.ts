@@ -1,0 +1,67 @@
+/**
+ * Which kind of unchain resource a Pulumi resource is, from its URN (type chain) and inputs. The
+ * offline plan and the driver's preview gate classify every step this way, then hold it against the
+ * phase's `allowed` changes.
+ */
+import { AllowedChange, ChangeOp, CiliumRelease, PhaseSpec, ResourceKind } from "./phases";
+import { PoolRole, roleOfLabel } from "./roles";
+
+export interface Classified {
+  kind: ResourceKind;
+  role?: PoolRole;
+  release?: CiliumRelease;
+}
+
+/** `urn:pulumi:stack::project::a$b$c::name` → [a, b, c] */
+export function typeChain(urn: string): string[] {
+  const parts = urn.split("::");
+  return parts.length >= 4 ? parts[2].split("$") : [];
+}
+
+export function classify(urn: string, type: string, inputs: Record<string, unknown>): Classified {
+  const chain = typeChain(urn);
+  if (type.startsWith("pulumi:providers:")) return { kind: "provider" };
+  if (chain.includes("unchain:index:Sandbox")) return { kind: "sandbox" };
+  if (chain.includes("unchain:index:CiliumOperatorRole")) return { kind: "operatorRole" };
+  if (chain.includes("unchain:index:NodeAgent")) return { kind: "nodeAgent" };
+  switch (type) {
+    case "aws:eks/nodeGroup:NodeGroup": {
+      const role = roleOfLabel(((inputs.labels ?? {}) as Record<string, string>).cni);
+      return role ? { kind: "nodePool", role } : { kind: "nodePool" };
+    }
+    case "kubernetes:helm.sh/v3:Release": {
+      const values = (inputs.values ?? {}) as { ipam?: { mode?: string }; cni?: { chainingMode?: string } };
+      return { kind: "ciliumRelease", release: values.ipam?.mode === "eni" ? "eni" : "chained" };
+    }
+    case "aws:eks/addon:Addon":
+      return { kind: "vpcCniAddon" };
+  }
+  return { kind: "component" };
+}
+
+export interface ChangeToCheck extends Classified {
+  op: ChangeOp;
+  /** Top-level properties an update touches. */
+  properties: string[];
+}
+
+/**
+ * The rule of the phase that allows this change, or why none does. In a sandbox the cluster is
+ * created, not adopted, so a create stands where production imports.
+ */
+export function allowedBy(spec: PhaseSpec, change: ChangeToCheck, sandbox: boolean): { rule?: AllowedChange; allowed: boolean; reason?: string } {
+  if (change.kind === "provider" || change.kind === "component") return { allowed: true };
+  if (change.kind === "sandbox") return sandbox ? { allowed: true } : { allowed: false, reason: "sandbox resources in a production stack" };
+  const ops: ChangeOp[] = sandbox && change.op === "create" ? ["create", "import"] : [change.op];
+  const rule = spec.allowed.find(
+    (a) =>
+      a.kind === change.kind &&
+      ops.some((o) => a.ops.includes(o)) &&
+      (a.role === undefined || a.role === change.role) &&
+      (a.release === undefined || a.release === change.release) &&
+      (change.op !== "update" || a.properties === undefined || change.properties.every((p) => a.properties!.includes(p))),
+  );
+  if (rule) return { rule, allowed: true };
+  const what = `${change.op} of ${change.kind}${change.role ? ` (${change.role})` : ""}${change.release ? ` (${change.release})` : ""}${change.op === "update" ? ` touching ${change.properties.join(", ")}` : ""}`;
+  return { allowed: false, reason: `phase ${spec.phase} (${spec.title}) does not call for a ${what}` };
+}
