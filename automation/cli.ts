@@ -12,6 +12,8 @@ import { isPhaseNumber, PhaseNumber } from "../steps/phases";
 import { planFleet } from "./plan/plan";
 import { renderMarkdown, renderTable } from "./plan/report";
 
+class UsageError extends Error {}
+
 /** The project directory: --cwd, else the current directory if it holds Pulumi.yaml, else this package. */
 function projectDir(cwd: string | undefined): string {
   if (cwd) return path.resolve(cwd);
@@ -43,8 +45,8 @@ export async function main(argv: string[]): Promise<number> {
           .option("format", { choices: ["table", "markdown", "json"] as const, default: "table" as const })
           .option("details", { type: "boolean", describe: "Show every change (default: with --stack, or where a stack has problems)" })
           .check((a) => {
-            if (!a.all && !a.stack) throw new Error("say which stacks: --stack <name> or --all");
-            if (a.all && a.stack) throw new Error("--stack and --all exclude each other");
+            if (!a.all && !a.stack) throw new UsageError("say which stacks: --stack <name> or --all");
+            if (a.all && a.stack) throw new UsageError("--stack and --all exclude each other");
             return true;
           })
           .example("$0 plan --all", "the whole fleet from where each stack is now")
@@ -76,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((msg, err) => {
+      // Validation messages and our own errors are the user's to fix; anything else is a bug.
       throw err ?? new UsageError(msg);
     });
   try {
@@ -94,4 +97,3 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-class UsageError extends Error {}

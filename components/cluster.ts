@@ -92,8 +92,8 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     const byPool = new Map<string, PoolState[]>();
     for (const p of state.pools) byPool.set(`${p.role}-${p.pool}`, [...(byPool.get(`${p.role}-${p.pool}`) ?? []), p]);
     const placement = [this.cilium, this.vpcCni].filter((r): r is CiliumRelease | VpcCniAddon => r !== undefined);
-    const make = (key: string, groups: PoolState[], dependsOn: pulumi.Resource[]) =>
-      new NodePool(`${name}-${key}`, { clusterName: args.clusterName, nodeRoleArn: args.nodeRoleArn, groups, subnetsByAz: args.subnetsByAz }, { ...child, dependsOn });
+    const make = (key: string, groups: PoolState[], after: pulumi.Resource[]) =>
+      new NodePool(`${name}-${key}`, { clusterName: args.clusterName, nodeRoleArn: args.nodeRoleArn, groups, subnetsByAz: args.subnetsByAz, after }, child);
     const ciliumPools: NodePool[] = [];
     for (const [key, groups] of byPool) {
       if (groups[0].role !== "cilium") continue;

@@ -10,6 +10,11 @@ export interface NodePoolArgs {
   groups: PoolState[];
   /** Subnets per AZ when they are outputs (sandbox); otherwise each group's own `subnetIds`. */
   subnetsByAz?: Record<string, pulumi.Input<string>[]>;
+  /**
+   * Resources whose update must land before these node groups are created or changed. Children do
+   * not inherit a component's `dependsOn`, so the pool passes it to every node group itself.
+   */
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -44,6 +49,7 @@ export class NodePool extends pulumi.ComponentResource {
           },
           {
             parent: this,
+            dependsOn: args.after ?? [],
             ...(g.importId ? { import: g.importId } : {}),
             // Cluster autoscalers move desiredSize; unchain owns min/max, labels and taints.
             ignoreChanges: ["scalingConfig.desiredSize"],

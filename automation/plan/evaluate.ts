@@ -121,6 +121,11 @@ export async function evaluateProgram(
   };
   let outputs: Record<string, unknown> | undefined;
   let error: string | undefined;
+  // The SDK stamps `new Error().stack` on every promise it makes (leak diagnostics for real runs);
+  // under mocks that is most of the cost of an evaluation and nothing reads it. Errors raised here
+  // are reported by message, so stack capture is off while the program runs, and restored after.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     const result = (await program()) as Record<string, unknown>;
     outputs = await new Promise<Record<string, unknown>>((resolve) => pulumi.output(result).apply((o) => resolve(o as Record<string, unknown>)));
@@ -129,6 +134,7 @@ export async function evaluateProgram(
     error = e instanceof Error ? e.message : String(e);
     await settings.waitForRPCs().catch(() => undefined);
   } finally {
+    Error.stackTraceLimit = stackTraceLimit;
     mocks.newResource = originalNew;
   }
   const resources = [...captured.values()].map((r) => ({ ...r, inputs: inputsByTypeName.get(`${r.type}::${r.name}`) ?? {} }));

@@ -1,0 +1,150 @@
+/**
+ * Property tests: over generated fleets every walk 0→6 keeps the six invariants, and deliberately
+ * broken plans are each caught with the right invariant and place.
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+import { ClusterConfig, NewPoolConfig } from "../config/types";
+import { desiredState, desiredWalk, PhaseState } from "../steps/desired";
+import { checkStep, checkWalk } from "../steps/invariants";
+import { PhaseNumber } from "../steps/phases";
+
+const REGION = "eu-central-1";
+
+/** A generated cluster: 1-4 AZs, 1-3 chained pools, 1-3 aws and cilium pool kinds, sizes that meet the floor. */
+const clusterArb: fc.Arbitrary<ClusterConfig> = fc
+  .record({
+    azCount: fc.integer({ min: 1, max: 4 }),
+    floor: fc.integer({ min: 0, max: 3 }),
+    chained: fc.array(fc.record({ extra: fc.integer({ min: 0, max: 10 }), taintedExtra: fc.boolean() }), { minLength: 1, maxLength: 3 }),
+    newPools: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 3 }),
+    phase: fc.integer({ min: 0, max: 6 }),
+  })
+  .map(({ azCount, floor, chained, newPools, phase }) => {
+    const azs = Array.from({ length: azCount }, (_, i) => ({ name: `${REGION}${"abcd"[i]}`, subnetIds: [`subnet-0000000000000000${i}`] }));
+    const names = azs.map((a) => a.name);
+    const pool = (i: number, extra: number): NewPoolConfig => ({ name: `p${i}`, instanceTypes: ["m6i.large"], sizePerAz: { min: 0, desired: (i === 0 ? floor : 0) + extra, max: floor + extra + 1 }, availabilityZones: names, labels: {} });
+    return {
+      stack: "generated",
+      phase: phase as PhaseNumber,
+      clusterName: "generated",
+      region: REGION,
+      availabilityZones: azs,
+      nodeRoleArn: "arn:aws:iam::123456789012:role/nodes",
+      chainedPools: chained.map((c, i) => ({
+        name: `c${i}`,
+        nodeGroupName: `c${i}`,
+        importId: `generated:c${i}`,
+        availabilityZones: names,
+        subnetIds: azs.flatMap((a) => a.subnetIds),
+        instanceTypes: ["m6i.large"],
+        // The first chained pool is open and big enough for the floor in every AZ.
+        size: { min: 0, desired: (i === 0 ? floor * azCount : 0) + c.extra, max: floor * azCount + c.extra + 1 },
+        labels: {},
+        taints: i > 0 && c.taintedExtra ? [{ key: "dedicated", value: `c${i}`, effect: "NoSchedule" as const }] : [],
+      })),
+      awsPools: newPools.map((extra, i) => pool(i, extra)),
+      ciliumPools: newPools.map((extra, i) => pool(i, extra)),
+      awsPoolTaintKey: "example.com/cni",
+      minSchedulableNodesPerAz: floor,
+      cilium: { chartVersion: "1.16.6", repository: "https://helm.cilium.io", values: { common: {}, chained: {}, eni: {} }, operatorRole: { kind: "existing", roleArn: "arn:aws:iam::123456789012:role/op" } },
+      vpcCni: { addonVersion: "v1.18.3-eksbuild.1", configurationValues: {}, resolveConflicts: "OVERWRITE" },
+      nodeAgents: [],
+      sandbox: false,
+      kubernetesVersion: "1.31",
+    } satisfies ClusterConfig;
+  });
+
+const walk = (c: ClusterConfig) => desiredWalk(c);
+const ids = (vs: ReturnType<typeof checkWalk>) => vs.map((v) => v.invariant);
+
+describe("the six invariants over generated fleets", () => {
+  it("every walk 0→6 of a well-formed cluster keeps every invariant", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        expect(checkWalk(walk(c))).to.deep.equal([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("1: an aws-node affinity that drops pools still holding chained nodes is caught in phases 0-1, naming the pool", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const broken = { ...c, vpcCni: { ...c.vpcCni, configurationValues: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "cni", operator: "In" as const, values: ["aws"] }] }] } } } } } };
+        const vs = checkWalk(walk(broken)).filter((v) => v.invariant === 1);
+        expect(vs.length).to.be.greaterThan(0);
+        for (const pool of c.chainedPools) expect(vs.some((v) => v.pool === `chained-${pool.name}` && v.phase === 0 && v.message.includes("no IPAM provider"))).to.equal(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("2: the chained and the ENI release in one step are caught", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const s1 = desiredState(c, 1);
+        const s4 = desiredState(c, 4);
+        const both: PhaseState = { ...desiredState(c, 2), cilium: s4.cilium };
+        expect(ids(checkStep(s1, both))).to.include(2);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it("3: removing a pool that was neither closed nor verified empty is caught, naming each pool", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const s1 = desiredState(c, 1);
+        const s2 = desiredState(c, 2);
+        const unguarded: PhaseState = { ...s2, spec: { ...s2.spec, before: [] } };
+        const vs = checkStep(s1, unguarded).filter((v) => v.invariant === 3);
+        const openChained = s1.pools.filter((p) => p.role === "chained" && !p.taints.some((t) => t.key === "dedicated"));
+        expect(vs.map((v) => v.pool).sort()).to.include.members(openChained.map((p) => p.id).sort());
+        for (const v of vs) expect(v.message).to.include("not verified empty");
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("4: an AZ left with no cilium capacity is caught at the phases where cilium pools carry the workload, naming the AZ", () => {
+    fc.assert(
+      fc.property(
+        clusterArb.filter((c) => c.availabilityZones.length > 1 && c.minSchedulableNodesPerAz > 0),
+        (c) => {
+          const lost = c.availabilityZones[c.availabilityZones.length - 1].name;
+          const broken = { ...c, ciliumPools: c.ciliumPools.map((p) => ({ ...p, availabilityZones: p.availabilityZones.filter((a) => a !== lost) })) };
+          const vs = checkWalk(walk(broken)).filter((v) => v.invariant === 4);
+          expect(vs.some((v) => v.az === lost && v.phase === 5 && v.fromPhase === undefined)).to.equal(true);
+          expect(vs.every((v) => v.az === lost)).to.equal(true);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("5: the unmanaged-pod watcher left on while two roles exist is caught", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const s1 = desiredState(c, 1);
+        const on: PhaseState = { ...s1, cilium: { ...s1.cilium!, unmanagedPodWatcherRestart: true } };
+        expect(ids(checkWalk([desiredState(c, 0), on]))).to.include(5);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it("6: a change that replaces an existing node group is caught, naming the pool and the property", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const s4 = desiredState(c, 4);
+        const s5 = desiredState(c, 5);
+        const changed: PhaseState = { ...s5, pools: s5.pools.map((p) => (p.role === "aws" ? { ...p, instanceTypes: ["m7i.large"] } : p)) };
+        const vs = checkStep(s4, changed).filter((v) => v.invariant === 6);
+        expect(vs.map((v) => v.pool).sort()).to.deep.equal(s4.pools.filter((p) => p.role === "aws").map((p) => p.id).sort());
+        expect(vs[0].message).to.include("instanceTypes");
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
