@@ -150,7 +150,3 @@ export const EKS_TAINT_EFFECT: Readonly<Record<TaintEffect, "NO_SCHEDULE" | "NO_
   NoExecute: "NO_EXECUTE",
   PreferNoSchedule: "PREFER_NO_SCHEDULE",
 };
-
-export function formatTaint(t: Taint): string {
-  return `${t.key}${t.value !== undefined && t.value !== "" ? "=" + t.value : ""}:${t.effect}`;
-}

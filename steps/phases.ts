@@ -241,15 +241,6 @@ export const PHASES: readonly PhaseSpec[] = [
   },
 ];
 
-export function phaseSpec(n: PhaseNumber): PhaseSpec {
-  return PHASES[n];
-}
-
-/** Roles whose pools exist in a phase. */
-export function rolesIn(spec: PhaseSpec): PoolRole[] {
-  return (Object.keys(spec.pools) as PoolRole[]).filter((r) => spec.pools[r] !== undefined);
-}
-
 /** Roles drained (through the Eviction API) before the `up` into `spec`. */
 export function drainedBefore(spec: PhaseSpec): PoolRole[] {
   return spec.before.flatMap((s) => (s.kind === "drain" ? [s.role] : []));
