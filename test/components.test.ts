@@ -1,5 +1,4 @@
 import { expect } from "chai";
-import * as pulumi from "@pulumi/pulumi";
 import { evaluateProgram, Evaluation } from "../automation/plan/evaluate";
 import { pinDaemonSetProps, pinDaemonSets } from "../components/daemonSetAffinity";
 import { NodeAgent } from "../components/nodeAgent";
@@ -136,6 +135,5 @@ describe("components register under unchain:index type tokens", () => {
     const ev = await evaluateStack("dev", 4);
     const tokens = ev.resources.filter((r) => !r.custom && r.type.startsWith("unchain:")).map((r) => r.type);
     expect(new Set(tokens)).to.include.keys("unchain:index:ClusterAtPhase", "unchain:index:NodePool", "unchain:index:CiliumRelease", "unchain:index:VpcCniAddon", "unchain:index:CiliumOperatorRole", "unchain:index:Sandbox");
-    void pulumi;
   });
 });
