@@ -1,6 +1,7 @@
 /**
- * The `unchain` command. Exit codes: 0 all good, 1 the plan found a problem (config, invariant,
- * a change the phase does not call for), 2 the command was used wrongly.
+ * The `unchain` command. Exit codes: 0 all good; 1 a problem (bad config, a broken invariant, a
+ * change the phase does not call for, a stack that failed); 2 the command was used wrongly; 3 a run
+ * stopped before the target (pause switch); 4 stacks held by another run or a Pulumi lock.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,6 +12,10 @@ import { loadWaves, Wave } from "../config/waves";
 import { isPhaseNumber, PhaseNumber } from "../steps/phases";
 import { planFleet } from "./plan/plan";
 import { renderMarkdown, renderTable } from "./plan/report";
+import { operatorName } from "./driver/environment";
+import { OutputMode } from "./driver/progress";
+import { renderStatus, runDriver, stackStatus } from "./driver/run";
+import { describePause, pauseState, setPause } from "./driver/waves";
 
 class UsageError extends Error {}
 
@@ -21,10 +26,47 @@ function projectDir(cwd: string | undefined): string {
   return path.resolve(__dirname, "..", "..");
 }
 
+function outputMode(json: boolean | undefined): OutputMode {
+  if (json) return "json";
+  return process.stdout.isTTY && !process.env.CI && process.env.TERM !== "dumb" ? "live" : "plain";
+}
+
+function requiredPhase(name: string, v: unknown): PhaseNumber {
+  const p = phaseArg(name, v);
+  if (p === undefined) throw new UsageError(`--${name} is required (a phase from 0 to 6)`);
+  return p;
+}
+
 function phaseArg(name: string, v: unknown): PhaseNumber | undefined {
   if (v === undefined) return undefined;
   if (!isPhaseNumber(v)) throw new UserError(`--${name} must be a phase from 0 to 6, got ${String(v)}`);
   return v;
+}
+
+/** --wave / --all / --stack, shared by preview and advance. */
+function selection<T>(y: yargs.Argv<T>) {
+  return y
+    .option("wave", { alias: "w", type: "string", array: true, describe: "Wave(s) from waves.yaml, run in the file's order" })
+    .option("all", { type: "boolean", describe: "Every wave, in order" })
+    .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks (alone: the odd cluster, in its wave's order)" })
+    .option("concurrency", { type: "number", describe: "Stacks at once, instead of each wave's own" })
+    .option("json", { type: "boolean", describe: "JSON lines (events, then a summary) instead of the progress display" })
+    .option("program", { type: "string", hidden: true, describe: "A module exporting `program`, run instead of unchain's (tests)" })
+    .check((a) => {
+      if (!a.wave && !a.all && !a.stack) throw new UsageError("say which stacks: --wave <name>, --all or --stack <name>");
+      if (a.wave && a.all) throw new UsageError("--wave and --all exclude each other");
+      if (a.concurrency !== undefined && (!Number.isInteger(a.concurrency) || a.concurrency < 1)) throw new UsageError("--concurrency must be an integer >= 1");
+      return true;
+    });
+}
+
+function selectionOf(a: { wave?: string[] | undefined; all?: boolean | undefined; stack?: string[] | undefined; concurrency?: number | undefined }) {
+  return {
+    ...(a.wave ? { waves: a.wave } : {}),
+    ...(a.all ? { all: true } : {}),
+    ...(a.stack ? { stacks: a.stack } : {}),
+    ...(a.concurrency ? { concurrency: a.concurrency } : {}),
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -68,6 +110,93 @@ export async function main(argv: string[]): Promise<number> {
         else if (a.format === "markdown") process.stdout.write(renderMarkdown(plan) + "\n");
         else process.stdout.write(renderTable(plan, { details: a.details ?? !a.all }) + "\n");
         exitCode = plan.ok ? 0 : 1;
+      },
+    )
+    .command(
+      "status",
+      "Every stack's applied phase (from the backend), the phase its file names, the target, the last result and any lock",
+      (y) =>
+        y
+          .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks" })
+          .option("wave", { alias: "w", type: "string", array: true, describe: "Only the stacks of these waves" })
+          .option("json", { type: "boolean", describe: "JSON instead of a table" }),
+      async (a) => {
+        const dir = projectDir(a.cwd);
+        const rows = await stackStatus(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
+        const pause = pauseState(path.join(dir, ".unchain"));
+        if (a.json) process.stdout.write(JSON.stringify({ paused: pause ?? null, stacks: rows }, null, 2) + "\n");
+        else process.stdout.write(renderStatus(rows, pause ? describePause(pause) : undefined) + "\n");
+      },
+    )
+    .command(
+      "preview",
+      "Preview one phase for real (pulumi preview) on the selected stacks and hold every step against what the phase allows. Changes nothing",
+      (y) =>
+        selection(y)
+          .option("phase", { alias: "p", type: "number", describe: "The phase to preview: each stack's next one (or its applied one, to see drift)" })
+          .example("$0 preview --wave canary --phase 3", "what phase 3 would do to the canary")
+          .example("$0 preview -s prod-eu-west-1 --phase 2 --json", "one stack, machine-readable"),
+      async (a) => {
+        exitCode = await runDriver({
+          projectDir: projectDir(a.cwd),
+          command: "preview",
+          target: requiredPhase("phase", a.phase),
+          apply: false,
+          ...selectionOf(a),
+          cancelStaleLocks: false,
+          outOfOrder: true,
+          output: outputMode(a.json),
+          ...(a.program ? { programModule: a.program } : {}),
+          argv,
+        });
+      },
+    )
+    .command(
+      "advance",
+      "Walk the selected stacks phase by phase to --to: set config, preview, gate, up held to the previewed plan, verify. A dry run unless --yes",
+      (y) =>
+        selection(y)
+          .option("to", { type: "number", describe: "The phase to reach" })
+          .option("yes", { alias: "y", type: "boolean", default: false, describe: "Apply. Without it, each stack's next phase is only previewed and gated" })
+          .option("cancel-stale-locks", { type: "boolean", default: false, describe: "Clear locks left by a killed run (Pulumi's, via pulumi cancel; the driver's from another host)" })
+          .option("out-of-order", { type: "boolean", default: false, describe: "Start a wave although an earlier wave has not reached --to" })
+          .example("$0 advance --wave canary --to 1", "dry run: preview and gate the canary's next phase")
+          .example("$0 advance --wave canary --to 3 --yes", "take the canary to phase 3")
+          .example("$0 advance --all --to 6 --yes", "every wave in order, each only after the one before is healthy"),
+      async (a) => {
+        exitCode = await runDriver({
+          projectDir: projectDir(a.cwd),
+          command: "advance",
+          target: requiredPhase("to", a.to),
+          apply: a.yes,
+          ...selectionOf(a),
+          cancelStaleLocks: a["cancel-stale-locks"],
+          outOfOrder: a["out-of-order"],
+          output: outputMode(a.json),
+          ...(a.program ? { programModule: a.program } : {}),
+          argv,
+        });
+      },
+    )
+    .command(
+      "pause",
+      "Flip the pause switch: running stacks finish the phase they are in, nothing new starts (also for runs already going)",
+      (y) => y.option("reason", { type: "string", describe: "Why, for the others" }),
+      (a) => {
+        const dir = path.join(projectDir(a.cwd), ".unchain");
+        setPause(dir, { since: new Date().toISOString(), operator: operatorName(), ...(a.reason ? { reason: a.reason } : {}) });
+        process.stdout.write(`paused. Running stacks finish their current phase; nothing new starts until unchain unpause.\n`);
+      },
+    )
+    .command(
+      "unpause",
+      "Flip the pause switch back; run advance again to go on",
+      (y) => y,
+      (a) => {
+        const dir = path.join(projectDir(a.cwd), ".unchain");
+        const was = pauseState(dir);
+        setPause(dir, undefined);
+        process.stdout.write(was ? `unpaused (${describePause(was).split(";")[0]}). Run the same advance again to go on.\n` : "was not paused.\n");
       },
     )
     .demandCommand(1, "say what to do, e.g. unchain plan --all")

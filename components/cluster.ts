@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/types";
 import { desiredState, PhaseState, PoolState } from "../steps/desired";
 import { Values } from "../steps/values";
+import { PhaseNumber } from "../steps/phases";
 import { CiliumRelease } from "./ciliumRelease";
 import { NodeAgent } from "./nodeAgent";
 import { NodePool } from "./nodePool";
@@ -35,6 +36,12 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
   public readonly cilium?: CiliumRelease;
   public readonly vpcCni?: VpcCniAddon;
   public readonly operatorRole?: CiliumOperatorRole;
+  public readonly agents: NodeAgent[] = [];
+  /**
+   * The phase, once every resource of it is in place: the stack output `appliedPhase` is this, so a
+   * failed or interrupted update never records the phase as applied.
+   */
+  public readonly applied: pulumi.Output<PhaseNumber>;
 
   constructor(name: string, args: ClusterAtPhaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:ClusterAtPhase", name, {}, opts);
@@ -109,8 +116,16 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
 
     for (const agent of state.nodeAgents) {
       const agentConfig = config.nodeAgents.find((a) => a.name === agent.name)!;
-      new NodeAgent(`${name}-${agent.name}`, { agent: agentConfig, roles: agent.roles }, child);
+      this.agents.push(new NodeAgent(`${name}-${agent.name}`, { agent: agentConfig, roles: agent.roles }, child));
     }
+    const done: pulumi.Input<unknown>[] = [
+      ...this.pools.flatMap((p) => p.nodeGroups.map((n) => n.id)),
+      ...(this.vpcCni ? [this.vpcCni.addon.id] : []),
+      ...(this.cilium ? [this.cilium.release.id] : []),
+      ...(this.operatorRole ? [this.operatorRole.arn] : []),
+      ...this.agents.map((a) => a.chart.resources),
+    ];
+    this.applied = pulumi.all(done).apply(() => state.phase);
     this.registerOutputs({});
   }
 }

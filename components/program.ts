@@ -16,8 +16,8 @@ import { Sandbox } from "./sandbox";
 
 export interface StackOutputs {
   clusterName: pulumi.Output<string>;
-  /** The phase this stack's last successful `pulumi up` applied. The driver reads it from the backend. */
-  appliedPhase: number;
+  /** The phase this stack's last successful `pulumi up` applied (resolved only once all its resources are). The driver reads it from the backend. */
+  appliedPhase: pulumi.Output<number>;
   nodeGroups: pulumi.Output<string[]>;
   ciliumRelease: string;
   awsNode: string;
@@ -98,7 +98,7 @@ export async function clusterProgram(): Promise<StackOutputs> {
   );
   return {
     clusterName: pulumi.output(clusterName),
-    appliedPhase: config.phase,
+    appliedPhase: cluster.applied,
     nodeGroups: pulumi.all(cluster.pools.map((p) => p.nodeGroupNames)).apply((n) => n.flat()),
     ciliumRelease: cluster.state.cilium?.release ?? "none",
     awsNode: cluster.state.awsNode ? "present" : "absent",

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { ConfigError, UserError } from "./problems";
-import { NAMESPACE } from "./validate";
+import { NAMESPACE, STRING_KEYS } from "./validate";
 
 export interface StackSource {
   stack: string;
@@ -61,6 +61,16 @@ export function projectDefaults(dir: string): Record<string, unknown> {
   return out;
 }
 
+/** A Pulumi config value as a program receives it (a string; objects and numbers as JSON). */
+export function parseConfigValue(key: string, value: string): unknown {
+  if (STRING_KEYS.has(key)) return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
 export function listStacks(dir: string): string[] {
   return fs
     .readdirSync(dir)
@@ -95,7 +105,8 @@ export function loadStack(dir: string, stack: string, defaults = projectDefaults
     pulumiConfig[k] = toPulumiString(v);
     if (k.startsWith(`${NAMESPACE}:`)) {
       const key = k.slice(NAMESPACE.length + 1);
-      raw[key] = v;
+      // `pulumi config set` and `pulumi stack init` rewrite every value as a string; read them as the program does.
+      raw[key] = typeof v === "string" ? parseConfigValue(key, v) : v;
       rawOrigin[key] = origin[k];
     }
   }

@@ -3,17 +3,8 @@
  * project defaults of Pulumi.yaml into it).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACE, STRING_KEYS } from "./validate";
-
-/** A Pulumi config value as the program receives it (a string; objects and numbers as JSON). */
-export function parseConfigValue(key: string, value: string): unknown {
-  if (STRING_KEYS.has(key)) return value;
-  try {
-    return JSON.parse(value);
-  } catch {
-    return value;
-  }
-}
+import { parseConfigValue } from "./load";
+import { NAMESPACE } from "./validate";
 
 export function runtimeConfig(): Record<string, unknown> {
   const out: Record<string, unknown> = {};

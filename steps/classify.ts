@@ -18,6 +18,27 @@ export function typeChain(urn: string): string[] {
   return parts.length >= 4 ? parts[2].split("$") : [];
 }
 
+const OWNER_KIND: Record<string, ResourceKind> = {
+  "unchain:index:NodePool": "nodePool",
+  "unchain:index:CiliumRelease": "ciliumRelease",
+  "unchain:index:VpcCniAddon": "vpcCniAddon",
+};
+
+function nodePool(inputs: Record<string, unknown>): Classified {
+  const role = roleOfLabel(((inputs.labels ?? {}) as Record<string, string>).cni);
+  return role ? { kind: "nodePool", role } : { kind: "nodePool" };
+}
+
+function ciliumRelease(inputs: Record<string, unknown>): Classified {
+  const values = (inputs.values ?? {}) as { ipam?: { mode?: string } };
+  return { kind: "ciliumRelease", release: values.ipam?.mode === "eni" ? "eni" : "chained" };
+}
+
+/**
+ * A resource's kind comes from its own type, or else from the unchain component that owns it: a
+ * node pool is what a NodePool holds, whatever provider backs it (the driver's tests back it with
+ * dynamic resources).
+ */
 export function classify(urn: string, type: string, inputs: Record<string, unknown>): Classified {
   const chain = typeChain(urn);
   if (type.startsWith("pulumi:providers:")) return { kind: "provider" };
@@ -25,15 +46,21 @@ export function classify(urn: string, type: string, inputs: Record<string, unkno
   if (chain.includes("unchain:index:CiliumOperatorRole")) return { kind: "operatorRole" };
   if (chain.includes("unchain:index:NodeAgent")) return { kind: "nodeAgent" };
   switch (type) {
-    case "aws:eks/nodeGroup:NodeGroup": {
-      const role = roleOfLabel(((inputs.labels ?? {}) as Record<string, string>).cni);
-      return role ? { kind: "nodePool", role } : { kind: "nodePool" };
-    }
-    case "kubernetes:helm.sh/v3:Release": {
-      const values = (inputs.values ?? {}) as { ipam?: { mode?: string }; cni?: { chainingMode?: string } };
-      return { kind: "ciliumRelease", release: values.ipam?.mode === "eni" ? "eni" : "chained" };
-    }
+    case "aws:eks/nodeGroup:NodeGroup":
+      return nodePool(inputs);
+    case "kubernetes:helm.sh/v3:Release":
+      return ciliumRelease(inputs);
     case "aws:eks/addon:Addon":
+      return { kind: "vpcCniAddon" };
+  }
+  if (type.startsWith("unchain:")) return { kind: "component" };
+  const owner = [...chain.slice(0, -1)].reverse().find((t) => t.startsWith("unchain:index:"));
+  switch (owner && OWNER_KIND[owner]) {
+    case "nodePool":
+      return nodePool(inputs);
+    case "ciliumRelease":
+      return ciliumRelease(inputs);
+    case "vpcCniAddon":
       return { kind: "vpcCniAddon" };
   }
   return { kind: "component" };

@@ -1,0 +1,153 @@
+/**
+ * Where the driver's stacks live and how the Pulumi CLI is run: the backend (a local file backend
+ * inside the project unless PULUMI_BACKEND_URL says otherwise), the passphrase, the CLI binary, and
+ * the driver's own folder `.unchain/` (locks, audit log, saved update plans, the pause switch).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { PulumiCommand } from "@pulumi/pulumi/automation";
+import { parse } from "yaml";
+import { UserError } from "../../config/problems";
+
+/** The pulumi version scripts/ensure-pulumi.sh builds when no CLI is installed. */
+export const PINNED_PULUMI_VERSION = "v3.274.1";
+
+/** This package's root (the driver runs from dist/automation/driver). */
+export const PACKAGE_ROOT = path.resolve(__dirname, "..", "..", "..");
+
+export interface DriverEnvironment {
+  projectDir: string;
+  projectName: string;
+  backendUrl: string;
+  /** True when the backend is the project's own local file backend (no PULUMI_BACKEND_URL). */
+  defaultBackend: boolean;
+  /** For file backends: the folder that holds `.pulumi/` (stacks, locks). */
+  backendPath?: string;
+  /** The driver's folder inside the project. */
+  stateDir: string;
+  pulumiBinary: string;
+  /** Environment of every CLI process the driver starts (never printed: it may hold the passphrase). */
+  envVars: Record<string, string>;
+  operator: string;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pulumi CLI: UNCHAIN_PULUMI, else `pulumi` on PATH, else the one scripts/ensure-pulumi.sh
+ * built into the cache. The same order as the script, which the tests and CI run first.
+ */
+export function findPulumi(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.UNCHAIN_PULUMI) {
+    if (!isExecutable(env.UNCHAIN_PULUMI)) throw new UserError(`UNCHAIN_PULUMI=${env.UNCHAIN_PULUMI} is not an executable file`);
+    return path.resolve(env.UNCHAIN_PULUMI);
+  }
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    if (dir && isExecutable(path.join(dir, "pulumi"))) return path.join(dir, "pulumi");
+  }
+  const cache = env.UNCHAIN_CACHE ?? path.join(os.homedir(), ".cache", "unchain");
+  const built = path.join(cache, "pulumi", env.UNCHAIN_PULUMI_VERSION ?? PINNED_PULUMI_VERSION, "bin", "pulumi");
+  if (isExecutable(built)) return built;
+  throw new UserError(
+    [
+      "no pulumi CLI found.",
+      "  Install it so that `pulumi` is on PATH (https://www.pulumi.com/docs/install/),",
+      "  or set UNCHAIN_PULUMI=/path/to/pulumi,",
+      `  or run scripts/ensure-pulumi.sh, which builds ${PINNED_PULUMI_VERSION} from the Go module proxy into ${built}.`,
+    ].join("\n"),
+  );
+}
+
+export function projectName(projectDir: string): string {
+  const file = path.join(projectDir, "Pulumi.yaml");
+  let name: unknown;
+  try {
+    name = (parse(fs.readFileSync(file, "utf8")) as { name?: unknown } | null)?.name;
+  } catch (e) {
+    throw new UserError(`${file}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (typeof name !== "string" || !name) throw new UserError(`${file}: no project name (name: unchain)`);
+  return name;
+}
+
+function isCloudBackend(url: string): boolean {
+  return /^https?:\/\//.test(url);
+}
+
+export function operatorName(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.UNCHAIN_OPERATOR) return env.UNCHAIN_OPERATOR;
+  let user = "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    /* no passwd entry (containers): keep "unknown" */
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/**
+ * Everything the driver needs before it touches a stack. Throws a UserError (nothing has run) when
+ * the passphrase or the CLI is missing.
+ */
+export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = process.env, needsPassphrase = true): DriverEnvironment {
+  const name = projectName(projectDir);
+  const explicit = env.PULUMI_BACKEND_URL;
+  const backendUrl = explicit || `file://${projectDir}`;
+  const backendPath = backendUrl.startsWith("file://") ? backendUrl.slice("file://".length).replace(/\?.*$/, "") : undefined;
+  if (backendPath !== undefined && !path.isAbsolute(backendPath.replace(/^~/, os.homedir())))
+    throw new UserError(`PULUMI_BACKEND_URL=${backendUrl} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
+  if (needsPassphrase && !isCloudBackend(backendUrl) && env.PULUMI_CONFIG_PASSPHRASE === undefined && !env.PULUMI_CONFIG_PASSPHRASE_FILE)
+    throw new UserError(
+      `the stacks' secrets are encrypted with a passphrase (backend ${backendUrl}); set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE and run again. Nothing was changed.`,
+    );
+  const pulumiBinary = findPulumi(env);
+  const envVars: Record<string, string> = {
+    PULUMI_BACKEND_URL: backendUrl,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    // The dynamic-provider plugin that ships in @pulumi/pulumi resolves the SDK from the working
+    // directory; let it find this package's copy whichever project directory the driver runs in.
+    NODE_PATH: [path.join(PACKAGE_ROOT, "node_modules"), env.NODE_PATH].filter(Boolean).join(path.delimiter),
+    // A CLI built from source has no bundled plugins beside it; @pulumi/pulumi carries that one.
+    PATH: [path.dirname(pulumiBinary), env.PATH, path.join(PACKAGE_ROOT, "node_modules", "@pulumi", "pulumi")].filter(Boolean).join(path.delimiter),
+  };
+  const stateDir = path.join(projectDir, ".unchain");
+  return {
+    projectDir,
+    projectName: name,
+    backendUrl,
+    defaultBackend: !explicit,
+    ...(backendPath !== undefined ? { backendPath: backendPath.replace(/^~/, os.homedir()) } : {}),
+    stateDir,
+    pulumiBinary,
+    envVars,
+    operator: operatorName(env),
+  };
+}
+
+let commands = new Map<string, Promise<PulumiCommand>>();
+
+/** One PulumiCommand per binary: `PulumiCommand.get` runs `pulumi version`, once is enough. */
+export function pulumiCommand(binary: string): Promise<PulumiCommand> {
+  let c = commands.get(binary);
+  if (!c) {
+    // PulumiCommand wants the install root and runs <root>/bin/pulumi.
+    if (path.basename(path.dirname(binary)) !== "bin") throw new UserError(`${binary}: the pulumi CLI must sit in a folder named bin (…/bin/pulumi)`);
+    c = PulumiCommand.get({ root: path.dirname(path.dirname(binary)) });
+    c.catch(() => commands.delete(binary));
+    commands.set(binary, c);
+  }
+  return c;
+}
+
+/** For tests that swap binaries. */
+export function forgetPulumiCommands(): void {
+  commands = new Map();
+}

@@ -1,0 +1,183 @@
+/**
+ * The driver's commands: `advance` and `preview` over waves or stacks, and `status`. Everything the
+ * user can get wrong (selection, config, passphrase, CLI) is checked before any stack is touched.
+ */
+import { randomBytes } from "node:crypto";
+import * as os from "node:os";
+import { listStacks, loadStack } from "../../config/load";
+import { ConfigError, UserError } from "../../config/problems";
+import { validateStackConfig } from "../../config/validate";
+import { loadWaves, Wave } from "../../config/waves";
+import { PhaseNumber } from "../../steps/phases";
+import { AuditEntry, AuditLog, readAudit } from "./audit";
+import { driverEnvironment } from "./environment";
+import { StackResult } from "./events";
+import { describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock } from "./locks";
+import { exitCodeOf, OutputMode, reporter } from "./progress";
+import { advanceStack, previewStack, RunContext } from "./runner";
+import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, sandboxInFile, unchainProgram } from "./stacks";
+import { describePause, pauseState, runWaves } from "./waves";
+
+export interface Selection {
+  waves?: string[];
+  all?: boolean;
+  stacks?: string[];
+}
+
+export interface DriverOptions extends Selection {
+  projectDir: string;
+  command: "advance" | "preview";
+  target: PhaseNumber;
+  apply: boolean;
+  concurrency?: number;
+  cancelStaleLocks: boolean;
+  outOfOrder: boolean;
+  output: OutputMode;
+  /** A module exporting `program` to run instead of unchain's (the driver's tests). */
+  programModule?: string;
+  argv: string[];
+}
+
+/** The waves (in order) and stacks the selection names; every name checked against the project. */
+export function selectWaves(projectDir: string, sel: Selection): { selected: Wave[]; all: Wave[] } {
+  const known = listStacks(projectDir);
+  const sandboxes = known.filter((s) => sandboxInFile(projectDir, s));
+  const waves = loadWaves(projectDir, known, sandboxes) ?? [];
+  if ((sel.all || sel.waves) && !waves.length) throw new UserError(`${projectDir} has no waves.yaml; name stacks with --stack, or write a wave plan`);
+  for (const w of sel.waves ?? []) if (!waves.some((x) => x.name === w)) throw new UserError(`no wave "${w}" in waves.yaml. Waves: ${waves.map((x) => x.name).join(", ")}`);
+  for (const s of sel.stacks ?? []) if (!known.includes(s)) throw new UserError(`no stack "${s}" (no Pulumi.${s}.yaml in ${projectDir}). Stacks: ${known.join(", ")}`);
+  let selected = waves.filter((w) => sel.all || sel.waves?.includes(w.name));
+  if (sel.stacks) {
+    const pick = new Set(sel.stacks);
+    if (sel.all || sel.waves) selected = selected.map((w) => ({ ...w, stacks: w.stacks.filter((s) => pick.has(s)) })).filter((w) => w.stacks.length);
+    else selected = waves.map((w) => ({ ...w, stacks: w.stacks.filter((s) => pick.has(s)) })).filter((w) => w.stacks.length);
+    const placed = new Set(selected.flatMap((w) => w.stacks));
+    const outside = sel.stacks.filter((s) => !placed.has(s));
+    if (outside.length && (sel.all || sel.waves)) throw new UserError(`${outside.join(", ")} ${outside.length === 1 ? "is" : "are"} not in the selected wave(s)`);
+    if (outside.length) selected.push({ name: "(no wave)", stacks: outside, concurrency: 1, onFailure: "stop" });
+  }
+  if (!selected.length) throw new UserError("nothing selected: say --wave <name>, --all or --stack <name>");
+  return { selected, all: waves };
+}
+
+function checkConfigs(projectDir: string, stacks: string[]): void {
+  for (const s of stacks) {
+    const src = loadStack(projectDir, s);
+    const { problems } = validateStackConfig(s, src.raw);
+    if (problems.length) throw new ConfigError(s, `Pulumi.${s}.yaml`, problems);
+  }
+}
+
+export function newRunId(): string {
+  return `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${randomBytes(3).toString("hex")}`;
+}
+
+export async function runDriver(o: DriverOptions): Promise<number> {
+  const { selected, all } = selectWaves(o.projectDir, o);
+  const stacks = selected.flatMap((w) => w.stacks);
+  checkConfigs(o.projectDir, stacks);
+  const env = driverEnvironment(o.projectDir);
+  const waves = o.concurrency ? selected.map((w) => ({ ...w, concurrency: o.concurrency! })) : selected;
+  const program: PulumiProgram = o.programModule ? programFromModule(o.programModule) : unchainProgram();
+  const runId = newRunId();
+  const command = `unchain ${o.argv.join(" ")}`;
+  const audit = new AuditLog(env.stateDir, runId, env.operator);
+  const rep = reporter(o.output);
+  const ctx: RunContext = {
+    env,
+    program,
+    runId,
+    me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command, since: new Date().toISOString() },
+    audit,
+    apply: o.apply,
+    cancelStaleLocks: o.cancelStaleLocks,
+    emit: rep.sink,
+    stopRequested: () => undefined,
+  };
+  const startedAt = Date.now();
+  const pause = pauseState(env.stateDir);
+  if (pause) rep.sink({ type: "note", level: "warning", message: `${describePause(pause)}: no stack will start` });
+  audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
+  rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
+  const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder }, (c, s, w) =>
+    o.command === "advance" ? advanceStack(c, s, o.target, w) : previewStack(c, s, o.target, w),
+  );
+  const code = exitCodeOf(results);
+  audit.append({ action: "run-end", target: o.target, dryRun: !o.apply, result: code === 0 ? "ok" : "failed", durationMs: Date.now() - startedAt, message: `exit ${code}` });
+  rep.finish(results, { command: o.command, target: o.target, dryRun: !o.apply, startedAt });
+  return code;
+}
+
+export interface StackStatusRow {
+  stack: string;
+  wave?: string;
+  /** From the backend: the stack's appliedPhase output. */
+  applied?: number;
+  exists: boolean;
+  /** `unchain:phase` in the stack file. */
+  inFile?: number;
+  /** Where the latest run that applied changes was taking the stack (else the file's phase). */
+  target?: number;
+  lastResult?: string;
+  lock?: string;
+}
+
+function lastResultOf(entries: AuditEntry[], stack: string): string | undefined {
+  const e = [...entries].reverse().find((x) => x.stack === stack && ["up", "gate", "preview", "verify", "lock-refused"].includes(x.action) && !(x.action === "preview" && x.result === "ok"));
+  if (!e) return undefined;
+  const what = e.action === "lock-refused" ? "locked" : `phase ${e.phase} ${e.action} ${e.result}${e.dryRun ? " (dry run)" : ""}`;
+  return `${what}, ${e.time.slice(0, 16).replace("T", " ")} by ${e.operator}`;
+}
+
+export async function stackStatus(projectDir: string, sel: Selection): Promise<StackStatusRow[]> {
+  const known = listStacks(projectDir);
+  const sandboxes = known.filter((s) => sandboxInFile(projectDir, s));
+  const waves = loadWaves(projectDir, known, sandboxes) ?? [];
+  const stacks = sel.all || (!sel.stacks && !sel.waves) ? known : selectWaves(projectDir, sel).selected.flatMap((w) => w.stacks);
+  const env = driverEnvironment(projectDir, process.env, false);
+  const phases = await appliedPhases(env, stacks);
+  const entries = readAudit(env.stateDir);
+  return stacks.map((s) => {
+    const p = phases.get(s);
+    const inFile = phaseInFile(projectDir, s);
+    const run = [...entries].reverse().find((e) => e.action === "run-start" && !e.dryRun && e.stacks?.includes(s));
+    const target = run?.target ?? inFile;
+    const locks: string[] = [];
+    const holder = readDriverLock(env.stateDir, s);
+    if (holder) locks.push(`${lockState(holder.pid, holder.host) === "stale" ? "stale driver lock of" : "driver"} ${describeHolder(holder)}`);
+    for (const l of pulumiLocks(env.backendPath, env.projectName, s)) locks.push(describePulumiLock(l));
+    const wave = waves.find((w) => w.stacks.includes(s))?.name;
+    const last = lastResultOf(entries, s);
+    return {
+      stack: s,
+      ...(wave ? { wave } : {}),
+      exists: p?.exists ?? false,
+      ...(p?.exists && p.applied !== undefined ? { applied: p.applied } : {}),
+      ...(inFile !== undefined ? { inFile } : {}),
+      ...(target !== undefined ? { target } : {}),
+      ...(last ? { lastResult: last } : {}),
+      ...(locks.length ? { lock: locks.join("; ") } : {}),
+    };
+  });
+}
+
+export function renderStatus(rows: StackStatusRow[], pausedBy?: string): string {
+  const table = [
+    ["STACK", "WAVE", "APPLIED", "CONFIG", "TARGET", "LAST RESULT", "LOCK"],
+    ...rows.map((r) => [
+      r.stack,
+      r.wave ?? "",
+      r.applied !== undefined ? String(r.applied) : r.exists ? "none" : "no stack",
+      r.inFile !== undefined ? String(r.inFile) + (r.applied !== undefined && r.inFile !== r.applied ? "*" : "") : "",
+      r.target !== undefined ? String(r.target) : "",
+      r.lastResult ?? "",
+      r.lock ?? "",
+    ]),
+  ];
+  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  const lines = table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  if (rows.some((r) => r.applied !== undefined && r.inFile !== undefined && r.inFile !== r.applied))
+    lines.push("", "* the stack file names another phase than the backend has applied: a run stopped between setting it and applying it (advance completes it), or the file was edited.");
+  if (pausedBy) lines.push("", `Paused: ${pausedBy}`);
+  return lines.join("\n");
+}

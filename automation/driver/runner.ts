@@ -1,0 +1,280 @@
+/**
+ * One stack, phase by phase, up to the target: set config, preview (saving an update plan), gate,
+ * up held to that plan, verify (the applied phase is in the backend and a second preview shows no
+ * changes). Where the stack stands is read from the backend at the start, so running the same
+ * command again after a crash or a failure picks up exactly there.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ConcurrentUpdateError, EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { PHASES, PhaseNumber } from "../../steps/phases";
+import { AuditLog } from "./audit";
+import { DriverEnvironment } from "./environment";
+import { EventSink, StackResult } from "./events";
+import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulumiLocks, releaseDriverLock } from "./locks";
+import { ChangeCounts, describeCounts, describeRefusal, engineStep, EngineStep, gate, hasChanges } from "./previewGate";
+import { PHASE_KEY, writePhase } from "./stackFile";
+import { appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
+
+export interface RunContext {
+  env: DriverEnvironment;
+  program: PulumiProgram;
+  runId: string;
+  me: LockHolder;
+  audit: AuditLog;
+  /** false: dry run — preview the next phase and gate it, change nothing. */
+  apply: boolean;
+  cancelStaleLocks: boolean;
+  emit: EventSink;
+  /** Asked between phases: a reason to start no further phase (pause switch, wave stopping). */
+  stopRequested: () => string | undefined;
+}
+
+
+/** The error an operation reported, from its diagnostics; the CLI's full output never reaches the user. */
+function errorText(diagnostics: string[], e: unknown): string {
+  if (diagnostics.length) return diagnostics.map((d) => d.trim()).join("\n");
+  const msg = e instanceof Error ? e.message : String(e);
+  const errLines = msg.split("\n").filter((l) => /^\s*error:/.test(l));
+  return (errLines.length ? errLines : msg.split("\n").slice(0, 3)).map((l) => l.trim()).join("\n");
+}
+
+function collectErrors(into: string[]) {
+  return (ev: EngineEvent) => {
+    const d = ev.diagnosticEvent;
+    if (d && d.severity === "error") into.push(d.message.replace(/\x1b\[[0-9;]*m/g, ""));
+  };
+}
+
+export function planFile(env: DriverEnvironment, stack: string, phase: number, runId: string): string {
+  return path.join(env.stateDir, "plans", stack, `phase-${phase}.${runId}.json`);
+}
+
+interface PhaseResult {
+  status: "applied" | "previewed" | "refused" | "failed" | "locked";
+  changes?: ChangeCounts;
+  error?: string;
+}
+
+async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: PhaseNumber, wave: string | undefined, sandbox: boolean): Promise<PhaseResult> {
+  const { audit, emit, env } = ctx;
+  const spec = PHASES[phase];
+  const before = phaseInFile(env.projectDir, name);
+  const restore = async () => {
+    if (before === undefined || before === phase) return;
+    writePhase(env.projectDir, name, before);
+    audit.append({ action: "restore-config", stack: name, wave, phase: before, result: "ok", message: `nothing of phase ${phase} was applied` });
+  };
+  if (before !== phase) {
+    emit({ type: "step", stack: name, phase, step: "set-config" });
+    writePhase(env.projectDir, name, phase);
+    audit.append({ action: "set-config", stack: name, wave, phase, result: "ok", message: `${PHASE_KEY}: ${before ?? "(unset)"} → ${phase}` });
+  }
+
+  // Preview, saving the update plan that up will be held to.
+  emit({ type: "step", stack: name, phase, step: "preview" });
+  const plan = planFile(env, name, phase, ctx.runId);
+  fs.mkdirSync(path.dirname(plan), { recursive: true });
+  const steps: EngineStep[] = [];
+  const previewErrors: string[] = [];
+  const t0 = Date.now();
+  try {
+    await stack.preview({
+      plan,
+      onEvent: (ev) => {
+        if (ev.resourcePreEvent) steps.push(engineStep(ev.resourcePreEvent.metadata));
+        collectErrors(previewErrors)(ev);
+      },
+    });
+  } catch (e) {
+    const error = `preview of phase ${phase} failed: ${errorText(previewErrors, e)}`;
+    audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
+    await restore();
+    return { status: "failed", error };
+  }
+  const digest = createHash("sha256").update(fs.readFileSync(plan)).digest("hex");
+  const verdict = gate(spec, steps, sandbox);
+  audit.append({ action: "preview", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t0, dryRun: !ctx.apply });
+
+  emit({ type: "step", stack: name, phase, step: "gate", message: describeCounts(verdict.counts) });
+  if (!verdict.passed) {
+    const error = describeRefusal(name, spec, verdict);
+    audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, planDigest: digest, message: error });
+    await restore();
+    return { status: "refused", changes: verdict.counts, error };
+  }
+  audit.append({ action: "gate", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest });
+  if (!ctx.apply) {
+    await restore();
+    return { status: "previewed", changes: verdict.counts };
+  }
+
+  // Up, held to the plan: a change the preview did not show fails the update instead of happening.
+  emit({ type: "step", stack: name, phase, step: "up", message: describeCounts(verdict.counts) });
+  const total = verdict.steps.length;
+  let done = 0;
+  const upErrors: string[] = [];
+  const t1 = Date.now();
+  let outputs: Record<string, { value: unknown }>;
+  try {
+    const up = await stack.up({
+      plan,
+      onEvent: (ev) => {
+        collectErrors(upErrors)(ev);
+        const o = ev.resOutputsEvent?.metadata;
+        if (o && o.op !== "same" && o.type !== "pulumi:pulumi:Stack") emit({ type: "progress", stack: name, phase, done: Math.min(++done, total), total });
+      },
+    });
+    outputs = up.outputs;
+  } catch (e) {
+    if (e instanceof ConcurrentUpdateError) {
+      const error = `another update holds the stack: ${errorText([], e)}`;
+      audit.append({ action: "up", stack: name, wave, phase, result: "refused", planDigest: digest, message: error });
+      return { status: "locked", error };
+    }
+    const error = `up of phase ${phase} failed: ${errorText(upErrors, e)}`;
+    audit.append({ action: "up", stack: name, wave, phase, result: "failed", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t1, message: error });
+    return { status: "failed", changes: verdict.counts, error };
+  }
+  audit.append({ action: "up", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t1 });
+
+  // Verify: the backend says this phase is applied, and nothing is left to change.
+  emit({ type: "step", stack: name, phase, step: "verify" });
+  const applied = appliedPhaseOf(outputs);
+  let error: string | undefined;
+  if (applied !== phase) error = `phase ${phase} was applied, but the stack output appliedPhase is ${String(applied)}`;
+  else {
+    const again: EngineStep[] = [];
+    const verifyErrors: string[] = [];
+    try {
+      await stack.preview({ onEvent: (ev) => (ev.resourcePreEvent ? again.push(engineStep(ev.resourcePreEvent.metadata)) : collectErrors(verifyErrors)(ev)) });
+      const left = gate(spec, again, sandbox);
+      if (hasChanges(left.counts)) error = `phase ${phase} was applied, but a second preview still shows ${describeCounts(left.counts)}: ${left.steps.map((s) => `${s.op} ${s.name}`).join(", ")}`;
+    } catch (e) {
+      error = `phase ${phase} was applied, but the verifying preview failed: ${errorText(verifyErrors, e)}`;
+    }
+  }
+  audit.append({ action: "verify", stack: name, wave, phase, result: error ? "failed" : "ok", ...(error ? { message: error } : {}) });
+  return error ? { status: "failed", changes: verdict.counts, error } : { status: "applied", changes: verdict.counts };
+}
+
+/** The phases still to apply: from the backend's applied phase (or, for a stack never applied, the phase its file names) to the target. */
+export function phasesToApply(applied: PhaseNumber | undefined, inFile: PhaseNumber, target: PhaseNumber): PhaseNumber[] {
+  const first = applied === undefined ? inFile : applied + 1;
+  const out: PhaseNumber[] = [];
+  for (let p = first; p <= target; p++) out.push(p as PhaseNumber);
+  return out;
+}
+
+type ResultInit = Omit<StackResult, "stack" | "target" | "durationMs" | "phasesApplied"> & { phasesApplied?: number[] };
+
+interface Opened {
+  stack: Stack;
+  inFile: PhaseNumber;
+  sandbox: boolean;
+  from?: PhaseNumber;
+  result: (r: ResultInit) => StackResult;
+}
+
+/** Takes the driver lock, opens the stack and reads where it stands; always releases the lock. */
+async function withStack(ctx: RunContext, name: string, target: number, wave: string | undefined, body: (o: Opened) => Promise<StackResult>): Promise<StackResult> {
+  const start = Date.now();
+  const result = (r: ResultInit): StackResult => ({ stack: name, ...(wave ? { wave } : {}), target, phasesApplied: [], durationMs: Date.now() - start, ...r });
+  const { env, audit, emit } = ctx;
+  const lock = acquireDriverLock(env.stateDir, name, ctx.me, ctx.cancelStaleLocks);
+  if (!lock.ok) {
+    const error = `held by another driver ${describeHolder(lock.holder)}${lock.state === "unknown" ? "; if that run is dead, run again with --cancel-stale-locks" : ""}`;
+    audit.append({ action: "lock-refused", stack: name, wave, result: "refused", message: error });
+    return result({ status: "locked", error });
+  }
+  if (lock.tookOverFrom) {
+    const message = `took over the driver lock of ${describeHolder(lock.tookOverFrom)}: that process is gone`;
+    emit({ type: "note", stack: name, level: "warning", message });
+    audit.append({ action: "lock-taken-over", stack: name, wave, result: "ok", message });
+  }
+  try {
+    const inFile = phaseInFile(env.projectDir, name);
+    if (inFile === undefined) return result({ status: "failed", error: `Pulumi.${name}.yaml has no unchain:phase (0-6)` });
+    const sandbox = sandboxInFile(env.projectDir, name);
+    const stack = await openStack(env, name, ctx.program);
+    const from = appliedPhaseOf(await stack.outputs());
+    return await body({ stack, inFile, sandbox, ...(from !== undefined ? { from } : {}), result });
+  } catch (e) {
+    // The CLI could not run at all (backend unreachable, passphrase wrong, …).
+    return result({ status: "failed", error: errorText([], e) });
+  } finally {
+    releaseDriverLock(env.stateDir, name, ctx.runId);
+  }
+}
+
+/** Refuses (as a result) when Pulumi holds the stack; clears a stale lock when told to. */
+async function checkPulumiLocks(ctx: RunContext, o: Opened, name: string, wave: string | undefined): Promise<string | undefined> {
+  for (const l of pulumiLocks(ctx.env.backendPath, ctx.env.projectName, name)) {
+    if (l.state !== "alive" && ctx.cancelStaleLocks) {
+      await o.stack.cancel();
+      const message = `cleared ${describePulumiLock(l)} (--cancel-stale-locks)`;
+      ctx.audit.append({ action: "pulumi-lock-cancelled", stack: name, wave, result: "ok", message });
+      ctx.emit({ type: "note", stack: name, level: "warning", message });
+      return undefined;
+    }
+    const fix = l.state === "alive" ? "wait for it to finish" : "check that no update is still running, then run again with --cancel-stale-locks (it runs pulumi cancel)";
+    const error = `${describePulumiLock(l)}; ${fix}`;
+    ctx.audit.append({ action: "lock-refused", stack: name, wave, result: "refused", message: error });
+    return error;
+  }
+  return undefined;
+}
+
+export async function advanceStack(ctx: RunContext, name: string, target: PhaseNumber, wave?: string): Promise<StackResult> {
+  return withStack(ctx, name, target, wave, async (o) => {
+    const { emit } = ctx;
+    const { from, inFile } = o;
+    const phases = phasesToApply(from, inFile, target);
+    const base = { ...(from !== undefined ? { from, reached: from } : {}) };
+    if (from !== undefined && inFile === from + 1 && phases[0] === inFile)
+      emit({ type: "note", stack: name, level: "info", message: `an earlier run set phase ${inFile} and did not finish applying it; completing it` });
+    emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), ...(from !== undefined ? { from } : {}), target, phases });
+    if (phases.length === 0) return o.result({ ...base, status: "skipped", ...(from !== undefined && from > target ? { error: `already at phase ${from}, past the target` } : {}) });
+    if (ctx.apply) {
+      const locked = await checkPulumiLocks(ctx, o, name, wave);
+      if (locked) return o.result({ ...base, status: "locked", error: locked });
+    }
+    const applied: number[] = [];
+    let reached = from;
+    for (const phase of phases) {
+      if (!ctx.apply && phase !== phases[0]) break;
+      const at = () => ({ ...base, ...(reached !== undefined ? { reached } : {}), phasesApplied: [...applied] });
+      const stop = ctx.stopRequested();
+      if (stop) return o.result({ ...at(), status: applied.length ? "stopped" : "not-started", error: stop });
+      const r = await runPhase(ctx, o.stack, name, phase, wave, o.sandbox);
+      emit({ type: "phase-end", stack: name, phase, status: r.status === "locked" ? "failed" : r.status, ...(r.changes ? { changes: r.changes } : {}), ...(r.error ? { message: r.error } : {}) });
+      if (r.status === "previewed") return o.result({ ...at(), status: "previewed", phase, ...(r.changes ? { changes: r.changes } : {}) });
+      if (r.status !== "applied") return o.result({ ...at(), status: r.status, phase, ...(r.error ? { error: r.error } : {}), ...(r.changes ? { changes: r.changes } : {}) });
+      applied.push(phase);
+      reached = phase;
+    }
+    return o.result({ ...base, reached: reached!, status: "succeeded", phasesApplied: applied });
+  });
+}
+
+/**
+ * Previews one phase and gates it, changing nothing. Only the next phase (or the applied one, to see
+ * drift) can be previewed for real: later phases depend on resources the next one creates —
+ * `unchain plan` shows those offline.
+ */
+export async function previewStack(ctx: RunContext, name: string, phase: PhaseNumber, wave?: string): Promise<StackResult> {
+  return withStack(ctx, name, phase, wave, async (o) => {
+    const next = o.from === undefined ? o.inFile : Math.min(o.from + 1, 6);
+    const base = { ...(o.from !== undefined ? { from: o.from, reached: o.from } : {}) };
+    if (phase !== next && phase !== o.from) {
+      const at = o.from === undefined ? `has no phase applied yet (its file names phase ${o.inFile})` : `is at phase ${o.from}`;
+      return o.result({ ...base, status: "skipped", error: `${name} ${at}; the next phase to preview is ${next}. unchain plan -s ${name} shows phase ${phase} offline.` });
+    }
+    ctx.emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), ...(o.from !== undefined ? { from: o.from } : {}), target: phase, phases: [phase] });
+    const r = await runPhase({ ...ctx, apply: false }, o.stack, name, phase, wave, o.sandbox);
+    ctx.emit({ type: "phase-end", stack: name, phase, status: r.status === "locked" ? "failed" : r.status, ...(r.changes ? { changes: r.changes } : {}), ...(r.error ? { message: r.error } : {}) });
+    if (r.status === "previewed" || r.status === "applied") return o.result({ ...base, status: "previewed", phase, ...(r.changes ? { changes: r.changes } : {}) });
+    return o.result({ ...base, status: r.status, phase, ...(r.error ? { error: r.error } : {}), ...(r.changes ? { changes: r.changes } : {}) });
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * Stacks as the driver sees them: opened through the Automation API with the unchain program (or a
+ * test program) inline, and their applied phase read from the backend — the `appliedPhase` output
+ * that the program writes — never from anything the driver remembers.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { loadStack } from "../../config/load";
+import { isPhaseNumber, PhaseNumber } from "../../steps/phases";
+import { DriverEnvironment, pulumiCommand } from "./environment";
+import { keepFileShape } from "./stackFile";
+
+export type PulumiProgram = () => Promise<Record<string, unknown>>;
+
+/** The unchain program, loaded only when a stack is really run (it pulls in the AWS and Kubernetes SDKs). */
+export function unchainProgram(): PulumiProgram {
+  return async () => {
+    const { clusterProgram } = require("../../components/program") as typeof import("../../components/program");
+    return (await clusterProgram()) as unknown as Record<string, unknown>;
+  };
+}
+
+/** A module that exports `program` (the driver's tests run test programs this way). */
+export function programFromModule(file: string): PulumiProgram {
+  const mod = require(path.resolve(file)) as { program?: PulumiProgram };
+  if (typeof mod.program !== "function") throw new Error(`${file} exports no function named program`);
+  return mod.program;
+}
+
+export async function openStack(env: DriverEnvironment, stackName: string, program: PulumiProgram): Promise<Stack> {
+  const cmd = await pulumiCommand(env.pulumiBinary);
+  return keepFileShape(env.projectDir, stackName, () =>
+    LocalWorkspace.createOrSelectStack({ stackName, projectName: env.projectName, program }, { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars }),
+  );
+}
+
+export function appliedPhaseOf(outputs: Record<string, { value: unknown }>): PhaseNumber | undefined {
+  const v = outputs.appliedPhase?.value;
+  return isPhaseNumber(v) ? v : undefined;
+}
+
+/** The phase the stack file names (`unchain:phase`); the driver moves it as phases are applied. */
+export function phaseInFile(projectDir: string, stack: string): PhaseNumber | undefined {
+  const v = loadStack(projectDir, stack).raw.phase;
+  return isPhaseNumber(v) ? v : undefined;
+}
+
+export function sandboxInFile(projectDir: string, stack: string): boolean {
+  return loadStack(projectDir, stack).raw.sandbox === true;
+}
+
+interface Checkpoint {
+  checkpoint?: { latest?: { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> } };
+}
+
+export type BackendPhase = { exists: false } | { exists: true; applied?: PhaseNumber };
+
+/**
+ * The applied phase of every stack, without a CLI process per stack where the backend is a local
+ * file backend (its checkpoints are plain files); otherwise through `pulumi stack output`.
+ */
+export async function appliedPhases(env: DriverEnvironment, stacks: string[], concurrency = 4): Promise<Map<string, BackendPhase>> {
+  const out = new Map<string, BackendPhase>();
+  if (env.backendPath) {
+    const dir = path.join(env.backendPath, ".pulumi", "stacks", env.projectName);
+    for (const s of stacks) {
+      let cp: Checkpoint | undefined;
+      for (const [name, decode] of [
+        [`${s}.json`, (b: Buffer) => b.toString("utf8")],
+        [`${s}.json.gz`, (b: Buffer) => zlib.gunzipSync(b).toString("utf8")],
+      ] as const) {
+        try {
+          cp = JSON.parse(decode(fs.readFileSync(path.join(dir, name)))) as Checkpoint;
+          break;
+        } catch {
+          /* not this spelling */
+        }
+      }
+      if (!cp) {
+        out.set(s, { exists: false });
+        continue;
+      }
+      const stackRes = cp.checkpoint?.latest?.resources?.find((r) => r.type === "pulumi:pulumi:Stack");
+      const v = stackRes?.outputs?.appliedPhase;
+      out.set(s, isPhaseNumber(v) ? { exists: true, applied: v } : { exists: true });
+    }
+    return out;
+  }
+  const ws = await LocalWorkspace.create({ workDir: env.projectDir, pulumiCommand: await pulumiCommand(env.pulumiBinary), envVars: env.envVars });
+  const existing = new Set((await ws.listStacks()).map((s) => s.name.split("/").pop()!));
+  const queue = stacks.filter((s) => existing.has(s));
+  for (const s of stacks) if (!existing.has(s)) out.set(s, { exists: false });
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+      for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+        const applied = appliedPhaseOf(await ws.stackOutputs(s));
+        out.set(s, applied === undefined ? { exists: true } : { exists: true, applied });
+      }
+    }),
+  );
+  return out;
+}

@@ -1,0 +1,185 @@
+/**
+ * A throwaway unchain project for the driver's integration tests: the real Pulumi.yaml, stack files
+ * of small sandbox clusters, a wave plan, and a local file backend inside it. The driver runs as a
+ * user runs it — `bin/unchain.js` in a child process — with the simulated-cloud test program.
+ */
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { stringify } from "yaml";
+import { PROJECT } from "./helpers";
+import type { LedgerLine } from "./fixtures/simProgram";
+
+export const BIN = path.join(PROJECT, "bin", "unchain.js");
+export const SIM_PROGRAM = path.join(PROJECT, "dist", "test", "fixtures", "simProgram.js");
+export const PASSPHRASE = "correct horse battery staple";
+
+let pulumiBinary: string | undefined;
+/** The pulumi CLI, from scripts/ensure-pulumi.sh: on PATH, or built once into the cache. */
+export function ensurePulumi(): string {
+  if (!pulumiBinary) {
+    pulumiBinary = execFileSync(path.join(PROJECT, "scripts", "ensure-pulumi.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 40 * 60_000 }).trim();
+  }
+  return pulumiBinary;
+}
+
+export interface WaveSpec {
+  name: string;
+  stacks: string[];
+  concurrency?: number;
+  onFailure?: "stop" | "finish-running";
+}
+
+export interface SimProject {
+  dir: string;
+  ledger: string;
+  stacks: string[];
+}
+
+function stackFile(stack: string, phase: number): string {
+  const config = {
+    "unchain:sandbox": true,
+    "unchain:phase": phase,
+    "unchain:minSchedulableNodesPerAz": 1,
+    "unchain:cluster": { name: stack, region: "eu-west-1", availabilityZones: [{ name: "eu-west-1a" }, { name: "eu-west-1b" }] },
+    "unchain:chainedPools": [{ name: "general", instanceTypes: ["t3.large"], size: { min: 2, desired: 2, max: 3 } }],
+    "unchain:awsPools": [{ name: "general", instanceTypes: ["t3.large"], sizePerAz: { min: 1, desired: 1, max: 2 } }],
+    "unchain:ciliumPools": [{ name: "general", instanceTypes: ["t3.large"], sizePerAz: { min: 1, desired: 1, max: 2 } }],
+  };
+  return `# ${stack}: a simulated cluster for the driver's tests\n${stringify({ config })}`;
+}
+
+export function simProject(waves: WaveSpec[], opts: { phase?: number } = {}): SimProject {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-driver-"));
+  fs.copyFileSync(path.join(PROJECT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  const stacks = waves.flatMap((w) => w.stacks);
+  for (const s of stacks) fs.writeFileSync(path.join(dir, `Pulumi.${s}.yaml`), stackFile(s, opts.phase ?? 0));
+  fs.writeFileSync(path.join(dir, "waves.yaml"), stringify({ waves: waves.map((w) => ({ concurrency: 1, onFailure: "stop", ...w })) }));
+  return { dir, ledger: path.join(dir, "ledger.jsonl"), stacks };
+}
+
+export interface SimEnv {
+  latencyMs?: number;
+  fail?: string[];
+  replace?: string[];
+  extra?: Record<string, string>;
+}
+
+export function driverEnv(p: SimProject, sim: SimEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    UNCHAIN_PULUMI: ensurePulumi(),
+    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    PULUMI_HOME: path.join(p.dir, ".pulumi-home"),
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    UNCHAIN_OPERATOR: "test-operator",
+    UNCHAIN_SIM_LEDGER: p.ledger,
+    UNCHAIN_SIM_LATENCY_MS: String(sim.latencyMs ?? 0),
+    UNCHAIN_SIM_FAIL: (sim.fail ?? []).join(","),
+    UNCHAIN_SIM_REPLACE: (sim.replace ?? []).join(","),
+    CI: "1",
+    ...sim.extra,
+  };
+  delete env.PULUMI_BACKEND_URL;
+  return env;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `unchain <args>` in the project, with the test program for commands that run stacks. */
+export function startDriver(p: SimProject, args: string[], sim: SimEnv = {}): { child: ChildProcess; done: Promise<RunResult> } {
+  const needsProgram = ["advance", "preview"].includes(args[0]);
+  const child = spawn(process.execPath, [BIN, ...args, "-C", p.dir, ...(needsProgram ? ["--program", SIM_PROGRAM] : [])], { env: driverEnv(p, sim), stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<RunResult>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+export function runDriverCli(p: SimProject, args: string[], sim: SimEnv = {}): Promise<RunResult> {
+  return startDriver(p, args, sim).done;
+}
+
+export function ledger(p: SimProject): LedgerLine[] {
+  if (!fs.existsSync(p.ledger)) return [];
+  return fs
+    .readFileSync(p.ledger, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LedgerLine);
+}
+
+/** The phases the provider applied to a stack, in order (from the phase marker's creates and updates). */
+export function appliedSequence(p: SimProject, stack: string): number[] {
+  return ledger(p)
+    .filter((l) => l.stack === stack && l.kind === "marker" && l.op !== "delete")
+    .map((l) => l.phase!);
+}
+
+/** The JSON-lines summary that `--json` ends with. */
+export interface JsonSummary {
+  type: "summary";
+  exitCode: number;
+  results: Array<{ stack: string; status: string; reached?: number; phase?: number; error?: string; phasesApplied: number[] }>;
+}
+
+export function summaryOf(r: RunResult): JsonSummary {
+  const line = r.stdout
+    .trim()
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith("{") && l.includes('"type":"summary"'));
+  if (!line) throw new Error(`no summary in the driver's output (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(line) as JsonSummary;
+}
+
+export function appliedPhaseInBackend(p: SimProject, stack: string): number | undefined {
+  const file = path.join(p.dir, ".pulumi", "stacks", "unchain", `${stack}.json`);
+  if (!fs.existsSync(file)) return undefined;
+  const cp = JSON.parse(fs.readFileSync(file, "utf8")) as { checkpoint: { latest?: { resources?: Array<{ type: string; outputs?: { appliedPhase?: number } }> } } };
+  return cp.checkpoint.latest?.resources?.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.appliedPhase;
+}
+
+/** Every process below pid (the driver's pulumi CLIs and their plugins). */
+export function descendants(pid: number): number[] {
+  let out = "";
+  try {
+    out = execFileSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" });
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const line of out.trim().split("\n")) {
+    const [c, p] = line.trim().split(/\s+/).map(Number);
+    children.set(p, [...(children.get(p) ?? []), c]);
+  }
+  const found: number[] = [];
+  const walk = (x: number) => (children.get(x) ?? []).forEach((c) => (found.push(c), walk(c)));
+  walk(pid);
+  return found;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
