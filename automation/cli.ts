@@ -28,7 +28,8 @@ function projectDir(cwd: string | undefined): string {
 
 function outputMode(json: boolean | undefined): OutputMode {
   if (json) return "json";
-  return process.stdout.isTTY && !process.env.CI && process.env.TERM !== "dumb" ? "live" : "plain";
+  // A terminal of no known height (some CI pseudo-terminals) cannot hold a redrawn block.
+  return process.stdout.isTTY && (process.stdout.rows ?? 0) > 0 && !process.env.CI && process.env.TERM !== "dumb" ? "live" : "plain";
 }
 
 function requiredPhase(name: string, v: unknown): PhaseNumber {
@@ -60,12 +61,16 @@ function selection<T>(y: yargs.Argv<T>) {
     });
 }
 
-function selectionOf(a: { wave?: string[] | undefined; all?: boolean | undefined; stack?: string[] | undefined; concurrency?: number | undefined }) {
+/** What preview and advance share: the selection, the output mode, the program. */
+function runArgs(a: { wave?: string[]; all?: boolean; stack?: string[]; concurrency?: number; json?: boolean; program?: string; cwd?: string }) {
   return {
+    projectDir: projectDir(a.cwd),
     ...(a.wave ? { waves: a.wave } : {}),
     ...(a.all ? { all: true } : {}),
     ...(a.stack ? { stacks: a.stack } : {}),
     ...(a.concurrency ? { concurrency: a.concurrency } : {}),
+    output: outputMode(a.json),
+    ...(a.program ? { programModule: a.program } : {}),
   };
 }
 
@@ -137,18 +142,7 @@ export async function main(argv: string[]): Promise<number> {
           .example("$0 preview --wave canary --phase 3", "what phase 3 would do to the canary")
           .example("$0 preview -s prod-eu-west-1 --phase 2 --json", "one stack, machine-readable"),
       async (a) => {
-        exitCode = await runDriver({
-          projectDir: projectDir(a.cwd),
-          command: "preview",
-          target: requiredPhase("phase", a.phase),
-          apply: false,
-          ...selectionOf(a),
-          cancelStaleLocks: false,
-          outOfOrder: true,
-          output: outputMode(a.json),
-          ...(a.program ? { programModule: a.program } : {}),
-          argv,
-        });
+        exitCode = await runDriver({ ...runArgs(a), command: "preview", target: requiredPhase("phase", a.phase), apply: false, cancelStaleLocks: false, outOfOrder: true, argv });
       },
     )
     .command(
@@ -164,18 +158,8 @@ export async function main(argv: string[]): Promise<number> {
           .example("$0 advance --wave canary --to 3 --yes", "take the canary to phase 3")
           .example("$0 advance --all --to 6 --yes", "every wave in order, each only after the one before is healthy"),
       async (a) => {
-        exitCode = await runDriver({
-          projectDir: projectDir(a.cwd),
-          command: "advance",
-          target: requiredPhase("to", a.to),
-          apply: a.yes,
-          ...selectionOf(a),
-          cancelStaleLocks: a["cancel-stale-locks"],
-          outOfOrder: a["out-of-order"],
-          output: outputMode(a.json),
-          ...(a.program ? { programModule: a.program } : {}),
-          argv,
-        });
+        const target = requiredPhase("to", a.to);
+        exitCode = await runDriver({ ...runArgs(a), command: "advance", target, apply: a.yes, cancelStaleLocks: a["cancel-stale-locks"], outOfOrder: a["out-of-order"], argv });
       },
     )
     .command(

@@ -63,6 +63,8 @@ export interface SimEnv {
   latencyMs?: number;
   fail?: string[];
   replace?: string[];
+  drop?: string[];
+  drift?: string[];
   extra?: Record<string, string>;
 }
 
@@ -78,6 +80,8 @@ export function driverEnv(p: SimProject, sim: SimEnv = {}): NodeJS.ProcessEnv {
     UNCHAIN_SIM_LATENCY_MS: String(sim.latencyMs ?? 0),
     UNCHAIN_SIM_FAIL: (sim.fail ?? []).join(","),
     UNCHAIN_SIM_REPLACE: (sim.replace ?? []).join(","),
+    UNCHAIN_SIM_DROP: (sim.drop ?? []).join(","),
+    UNCHAIN_SIM_DRIFT: (sim.drift ?? []).join(","),
     CI: "1",
     ...sim.extra,
   };
@@ -148,24 +152,29 @@ export function appliedPhaseInBackend(p: SimProject, stack: string): number | un
   return cp.checkpoint.latest?.resources?.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.appliedPhase;
 }
 
-/** Every process below pid (the driver's pulumi CLIs and their plugins). */
-export function descendants(pid: number): number[] {
+/** Every process below pid (the driver's pulumi CLIs and the provider plugins they start). */
+export function descendants(pid: number): Array<{ pid: number; command: string }> {
   let out = "";
   try {
-    out = execFileSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" });
+    out = execFileSync("ps", ["-e", "-o", "pid=,ppid=,args="], { encoding: "utf8" });
   } catch {
     return [];
   }
-  const children = new Map<number, number[]>();
+  const children = new Map<number, Array<{ pid: number; command: string }>>();
   for (const line of out.trim().split("\n")) {
-    const [c, p] = line.trim().split(/\s+/).map(Number);
-    children.set(p, [...(children.get(p) ?? []), c]);
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const parent = Number(m[2]);
+    children.set(parent, [...(children.get(parent) ?? []), { pid: Number(m[1]), command: m[3] }]);
   }
-  const found: number[] = [];
-  const walk = (x: number) => (children.get(x) ?? []).forEach((c) => (found.push(c), walk(c)));
+  const found: Array<{ pid: number; command: string }> = [];
+  const walk = (x: number) => (children.get(x) ?? []).forEach((c) => (found.push(c), walk(c.pid)));
   walk(pid);
   return found;
 }
+
+/** Is this one of the pulumi CLI processes (not a plugin)? */
+export const isPulumiCli = (p: { command: string }) => /(^|\/)pulumi (up|preview|stack|config|cancel|version)\b/.test(p.command);
 
 export function alive(pid: number): boolean {
   try {

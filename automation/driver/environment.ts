@@ -26,6 +26,7 @@ export interface DriverEnvironment {
   backendPath?: string;
   /** The driver's folder inside the project. */
   stateDir: string;
+  /** Empty when the command needs no CLI (status on a file backend). */
   pulumiBinary: string;
   /** Environment of every CLI process the driver starts (never printed: it may hold the passphrase). */
   envVars: Record<string, string>;
@@ -97,18 +98,19 @@ export function operatorName(env: NodeJS.ProcessEnv = process.env): string {
  * Everything the driver needs before it touches a stack. Throws a UserError (nothing has run) when
  * the passphrase or the CLI is missing.
  */
-export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = process.env, needsPassphrase = true): DriverEnvironment {
+export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = process.env, opts: { passphrase: boolean; cli: boolean } = { passphrase: true, cli: true }): DriverEnvironment {
   const name = projectName(projectDir);
   const explicit = env.PULUMI_BACKEND_URL;
   const backendUrl = explicit || `file://${projectDir}`;
   const backendPath = backendUrl.startsWith("file://") ? backendUrl.slice("file://".length).replace(/\?.*$/, "") : undefined;
   if (backendPath !== undefined && !path.isAbsolute(backendPath.replace(/^~/, os.homedir())))
     throw new UserError(`PULUMI_BACKEND_URL=${backendUrl} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
-  if (needsPassphrase && !isCloudBackend(backendUrl) && env.PULUMI_CONFIG_PASSPHRASE === undefined && !env.PULUMI_CONFIG_PASSPHRASE_FILE)
+  if (opts.passphrase && !isCloudBackend(backendUrl) && env.PULUMI_CONFIG_PASSPHRASE === undefined && !env.PULUMI_CONFIG_PASSPHRASE_FILE)
     throw new UserError(
       `the stacks' secrets are encrypted with a passphrase (backend ${backendUrl}); set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE and run again. Nothing was changed.`,
     );
-  const pulumiBinary = findPulumi(env);
+  // `unchain status` reads a file backend's checkpoints directly and needs no CLI there.
+  const pulumiBinary = opts.cli || backendPath === undefined ? findPulumi(env) : "";
   const envVars: Record<string, string> = {
     PULUMI_BACKEND_URL: backendUrl,
     PULUMI_SKIP_UPDATE_CHECK: "true",
@@ -116,7 +118,7 @@ export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = p
     // directory; let it find this package's copy whichever project directory the driver runs in.
     NODE_PATH: [path.join(PACKAGE_ROOT, "node_modules"), env.NODE_PATH].filter(Boolean).join(path.delimiter),
     // A CLI built from source has no bundled plugins beside it; @pulumi/pulumi carries that one.
-    PATH: [path.dirname(pulumiBinary), env.PATH, path.join(PACKAGE_ROOT, "node_modules", "@pulumi", "pulumi")].filter(Boolean).join(path.delimiter),
+    PATH: [pulumiBinary && path.dirname(pulumiBinary), env.PATH, path.join(PACKAGE_ROOT, "node_modules", "@pulumi", "pulumi")].filter(Boolean).join(path.delimiter),
   };
   const stateDir = path.join(projectDir, ".unchain");
   return {

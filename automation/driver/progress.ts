@@ -152,7 +152,7 @@ export function liveReporter(out: NodeJS.WriteStream): Reporter {
   let frame = 0;
   const render = () => {
     const spin = SPINNER[frame++ % SPINNER.length];
-    const body = [...rows.values()].map((r) => `${r.done ? " " : spin} ${r.stack.padEnd(28)} ${r.text}${r.done ? "" : `  ${duration(Date.now() - r.since)}`}`);
+    const body = [...rows.values()].map((r) => `${r.done ? " " : spin} ${r.stack.padEnd(28)} ${r.text}${r.done || r.text === "waiting" ? "" : `  ${duration(Date.now() - r.since)}`}`);
     update([header, ...body].join("\n"));
   };
   const timer = setInterval(render, 120);

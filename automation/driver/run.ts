@@ -134,7 +134,7 @@ export async function stackStatus(projectDir: string, sel: Selection): Promise<S
   const sandboxes = known.filter((s) => sandboxInFile(projectDir, s));
   const waves = loadWaves(projectDir, known, sandboxes) ?? [];
   const stacks = sel.all || (!sel.stacks && !sel.waves) ? known : selectWaves(projectDir, sel).selected.flatMap((w) => w.stacks);
-  const env = driverEnvironment(projectDir, process.env, false);
+  const env = driverEnvironment(projectDir, process.env, { passphrase: false, cli: false });
   const phases = await appliedPhases(env, stacks);
   const entries = readAudit(env.stateDir);
   return stacks.map((s) => {

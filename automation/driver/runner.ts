@@ -15,7 +15,7 @@ import { EventSink, StackResult } from "./events";
 import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulumiLocks, releaseDriverLock } from "./locks";
 import { ChangeCounts, describeCounts, describeRefusal, engineStep, EngineStep, gate, hasChanges } from "./previewGate";
 import { PHASE_KEY, writePhase } from "./stackFile";
-import { appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
+import { appliedPhaseNow, appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
 
 export interface RunContext {
   env: DriverEnvironment;
@@ -100,11 +100,11 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   emit({ type: "step", stack: name, phase, step: "gate", message: describeCounts(verdict.counts) });
   if (!verdict.passed) {
     const error = describeRefusal(name, spec, verdict);
-    audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, planDigest: digest, message: error });
+    audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, planDigest: digest, message: error, dryRun: !ctx.apply });
     await restore();
     return { status: "refused", changes: verdict.counts, error };
   }
-  audit.append({ action: "gate", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest });
+  audit.append({ action: "gate", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, dryRun: !ctx.apply });
   if (!ctx.apply) {
     await restore();
     return { status: "previewed", changes: verdict.counts };
@@ -198,7 +198,7 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
     if (inFile === undefined) return result({ status: "failed", error: `Pulumi.${name}.yaml has no unchain:phase (0-6)` });
     const sandbox = sandboxInFile(env.projectDir, name);
     const stack = await openStack(env, name, ctx.program);
-    const from = appliedPhaseOf(await stack.outputs());
+    const from = await appliedPhaseNow(env, stack, name);
     return await body({ stack, inFile, sandbox, ...(from !== undefined ? { from } : {}), result });
   } catch (e) {
     // The CLI could not run at all (backend unreachable, passphrase wrong, …).

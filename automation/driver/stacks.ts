@@ -102,3 +102,12 @@ export async function appliedPhases(env: DriverEnvironment, stacks: string[], co
   );
   return out;
 }
+
+/** One stack's applied phase: from the checkpoint file on a file backend, else `pulumi stack output`. */
+export async function appliedPhaseNow(env: DriverEnvironment, stack: Stack, name: string): Promise<PhaseNumber | undefined> {
+  if (env.backendPath) {
+    const p = (await appliedPhases(env, [name])).get(name);
+    return p?.exists ? p.applied : undefined;
+  }
+  return appliedPhaseOf(await stack.outputs());
+}

@@ -1,0 +1,326 @@
+/**
+ * The driver against the real Pulumi engine: `unchain` in a child process, the pulumi CLI (built
+ * from the Go module proxy when none is installed), a local file backend, and a test program whose
+ * dynamic resources stand in for node groups, the add-on and the Cilium release.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { expect } from "chai";
+import { readAudit } from "../automation/driver/audit";
+import {
+  alive,
+  BIN,
+  appliedPhaseInBackend,
+  appliedSequence,
+  descendants,
+  isPulumiCli,
+  driverEnv,
+  ensurePulumi,
+  ledger,
+  PASSPHRASE,
+  runDriverCli,
+  RunResult,
+  simProject,
+  SimProject,
+  startDriver,
+  summaryOf,
+  waitUntil,
+} from "./driverHarness";
+
+interface TimedEvent {
+  time: string;
+  type: string;
+  stack?: string;
+  wave?: string;
+  result?: { stack: string; status: string };
+}
+
+function events(r: RunResult): TimedEvent[] {
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as TimedEvent);
+}
+
+function statusOf(r: RunResult, stack: string) {
+  const s = summaryOf(r).results.find((x) => x.stack === stack);
+  if (!s) throw new Error(`${stack} is not in the summary`);
+  return s;
+}
+
+const auditDir = (p: SimProject) => path.join(p.dir, ".unchain");
+const upsOk = (p: SimProject, stack: string) =>
+  readAudit(auditDir(p))
+    .filter((e) => e.stack === stack && e.action === "up" && e.result === "ok")
+    .map((e) => e.phase);
+
+describe("the driver, against the real Pulumi engine", function () {
+  this.timeout(5 * 60_000);
+
+  before(function () {
+    // Builds the CLI from the Go module proxy on a machine that has none (once; minutes).
+    this.timeout(45 * 60_000);
+    ensurePulumi();
+  });
+
+  it("runs waves in order, the canary first, and moves a wave's stacks concurrently; each phase applied once", async () => {
+    const p = simProject([
+      { name: "canary", stacks: ["c1"] },
+      { name: "batch", stacks: ["b1", "b2"], concurrency: 2 },
+    ]);
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "2", "--yes", "--json"], { latencyMs: 100 });
+    expect(r.code, r.stderr).to.equal(0);
+    for (const s of p.stacks) {
+      expect(statusOf(r, s).status).to.equal("succeeded");
+      expect(appliedPhaseInBackend(p, s), s).to.equal(2);
+      expect(appliedSequence(p, s), s).to.deep.equal([0, 1, 2]);
+    }
+    const ev = events(r);
+    const at = (pred: (e: TimedEvent) => boolean) => Date.parse(ev.find(pred)!.time);
+    expect(at((e) => e.type === "wave-end" && e.wave === "canary")).to.be.at.most(at((e) => e.type === "wave-start" && e.wave === "batch"));
+    const span = (s: string) => [at((e) => e.type === "stack-start" && e.stack === s), at((e) => e.type === "stack-end" && e.result?.stack === s)];
+    const [b1s, b1e] = span("b1");
+    const [b2s, b2e] = span("b2");
+    expect(b1s < b2e && b2s < b1e, "b1 and b2 ran at the same time").to.equal(true);
+  });
+
+  it("stops a replace or a delete the phase does not call for before up, and changes nothing", async () => {
+    const p = simProject([{ name: "w", stacks: ["r1", "r2"], concurrency: 2, onFailure: "finish-running" }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes", "--json"])).code).to.equal(0);
+    const before = ledger(p).length;
+    const files = p.stacks.map((s) => fs.readFileSync(path.join(p.dir, `Pulumi.${s}.yaml`), "utf8"));
+
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { replace: ["r1:1"], drop: ["r2:1"] });
+    expect(r.code).to.equal(1);
+    const r1 = statusOf(r, "r1");
+    expect(r1.status).to.equal("refused");
+    expect(r1.phase).to.equal(1);
+    expect(r1.error).to.match(/replace chained-general: phase 1 \(aws pools\) does not call for a replace of nodePool \(chained\)/);
+    const r2 = statusOf(r, "r2");
+    expect(r2.status).to.equal("refused");
+    expect(r2.error).to.match(/delete chained-general: .*does not call for a delete of nodePool \(chained\)/);
+    expect(ledger(p).length, "the provider was not called").to.equal(before);
+    expect(p.stacks.map((s) => appliedPhaseInBackend(p, s))).to.deep.equal([0, 0]);
+    expect(p.stacks.map((s) => fs.readFileSync(path.join(p.dir, `Pulumi.${s}.yaml`), "utf8")), "stack files put back").to.deep.equal(files);
+    const gates = readAudit(auditDir(p)).filter((e) => e.action === "gate" && e.result === "refused");
+    expect(gates.map((g) => g.stack).sort()).to.deep.equal(["r1", "r2"]);
+  });
+
+  it("holds up to the previewed plan: a change that appears only during up fails the update", async () => {
+    const p = simProject([{ name: "w", stacks: ["d1"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes"])).code).to.equal(0);
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { drift: ["d1:1"] });
+    expect(r.code).to.equal(1);
+    const d1 = statusOf(r, "d1");
+    expect(d1.status).to.equal("failed");
+    expect(d1.phase).to.equal(1);
+    expect(d1.error).to.match(/plan/i);
+    expect(ledger(p).some((l) => l.name === "d1-surprise"), "the unplanned node group was never created").to.equal(false);
+    expect(appliedPhaseInBackend(p, "d1")).to.equal(0);
+
+    // The cause gone, the same command resumes at phase 1.
+    const again = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
+    expect(again.code, again.stdout).to.equal(0);
+    expect(appliedSequence(p, "d1")).to.deep.equal([0, 1]);
+  });
+
+  it("stops a wave at its first failing cluster (onFailure: stop) and starts no later wave", async () => {
+    const p = simProject([
+      { name: "w", stacks: ["f1", "f2"], concurrency: 1, onFailure: "stop" },
+      { name: "later", stacks: ["l1"] },
+    ]);
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { fail: ["f1:0"] });
+    expect(r.code).to.equal(1);
+    expect(statusOf(r, "f1")).to.include({ status: "failed", phase: 0 });
+    expect(statusOf(r, "f1").error).to.contain("simulated cloud failure applying phase 0 of f1");
+    for (const s of ["f2", "l1"]) expect(statusOf(r, s).status, s).to.equal("not-started");
+    expect(ledger(p).filter((l) => l.stack !== "f1")).to.deep.equal([]);
+    expect(appliedPhaseInBackend(p, "f1")).to.equal(undefined);
+  });
+
+  it("lets running clusters finish after a failure (onFailure: finish-running), and starts no new one", async () => {
+    const p = simProject([{ name: "w", stacks: ["g1", "g2", "g3"], concurrency: 2, onFailure: "finish-running" }]);
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "2", "--yes", "--json"], { fail: ["g1:1"], latencyMs: 100 });
+    expect(r.code).to.equal(1);
+    expect(statusOf(r, "g1")).to.include({ status: "failed", phase: 1 });
+    expect(statusOf(r, "g2")).to.include({ status: "succeeded", reached: 2 });
+    expect(statusOf(r, "g3").status).to.equal("not-started");
+    expect(appliedSequence(p, "g2")).to.deep.equal([0, 1, 2]);
+  });
+
+  it("refuses a second driver run on stacks another run holds, naming the holder", async () => {
+    const p = simProject([{ name: "w", stacks: ["h1"] }]);
+    const first = startDriver(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { latencyMs: 1500 });
+    await waitUntil(() => fs.existsSync(path.join(auditDir(p), "locks", "h1.json")), 30_000, "the first run's lock");
+    const holder = JSON.parse(fs.readFileSync(path.join(auditDir(p), "locks", "h1.json"), "utf8")) as { runId: string; pid: number };
+    const second = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
+    expect(second.code).to.equal(4);
+    const h1 = statusOf(second, "h1");
+    expect(h1.status).to.equal("locked");
+    expect(h1.error).to.contain(`run ${holder.runId} by test-operator (pid ${holder.pid}`);
+    const done = await first.done;
+    expect(done.code, done.stdout).to.equal(0);
+    expect(appliedSequence(p, "h1")).to.deep.equal([0, 1]);
+  });
+
+  it("reports a stale Pulumi lock left by a killed update, and clears it only with --cancel-stale-locks", async () => {
+    const p = simProject([{ name: "w", stacks: ["k1"] }]);
+    const run = startDriver(p, ["advance", "--all", "--to", "0", "--yes", "--json"], { latencyMs: 4000 });
+    const lockDir = path.join(p.dir, ".pulumi", "locks", "organization", "unchain", "k1");
+    await waitUntil(() => fs.existsSync(lockDir) && fs.readdirSync(lockDir).some((f) => f.endsWith(".json")), 60_000, "pulumi up to take its lock");
+    // A crash of the whole machine's worth: the driver, the CLI and its plugins all at once.
+    const all = [run.child.pid!, ...descendants(run.child.pid!).map((c) => c.pid)];
+    for (const pid of all) process.kill(pid, "SIGKILL");
+    await run.done;
+    await waitUntil(() => all.every((pid) => !alive(pid)), 30_000, "the killed processes to go");
+
+    const refused = await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes", "--json"]);
+    expect(refused.code).to.equal(4);
+    const k1 = statusOf(refused, "k1");
+    expect(k1.status).to.equal("locked");
+    expect(k1.error).to.match(/stale Pulumi lock: its process is gone/);
+    expect(k1.error).to.contain("--cancel-stale-locks");
+    expect(fs.readdirSync(lockDir).filter((f) => f.endsWith(".json"))).to.have.length(1);
+    expect(refused.stdout, "the killed run's driver lock was reported as taken over").to.contain("took over the driver lock");
+
+    const cleared = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json", "--cancel-stale-locks"]);
+    expect(cleared.code, cleared.stdout).to.equal(0);
+    expect(appliedPhaseInBackend(p, "k1")).to.equal(1);
+    expect(appliedSequence(p, "k1")).to.deep.equal([0, 1]);
+    expect(readAudit(auditDir(p)).some((e) => e.action === "pulumi-lock-cancelled" && e.stack === "k1")).to.equal(true);
+  });
+
+  it("resumes after being killed with SIGKILL at random points: every stack at the target, each phase applied exactly once", async function () {
+    this.timeout(15 * 60_000);
+    const p = simProject([
+      { name: "canary", stacks: ["x1"] },
+      { name: "rest", stacks: ["x2", "x3"], concurrency: 2, onFailure: "finish-running" },
+    ]);
+    let seed = Number(process.env.UNCHAIN_TEST_SEED ?? Date.now() % 100000);
+    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const args = ["advance", "--all", "--to", "3", "--yes", "--json"];
+    const kills: number[] = [];
+    let last: RunResult | undefined;
+    let afterKill = false;
+    for (let round = 0; round < 12; round++) {
+      // After a kill, the operator knows the run is dead: the killed update's Pulumi lock is stale.
+      const run = startDriver(p, afterKill ? [...args, "--cancel-stale-locks"] : args, { latencyMs: 150 });
+      if (round < 6) {
+        const delay = 1000 + Math.floor(random() * 7000);
+        const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
+        if (early) {
+          last = early;
+          afterKill = false;
+          if (early.code === 0) break;
+          continue;
+        }
+        const children = descendants(run.child.pid!);
+        run.child.kill("SIGKILL");
+        kills.push(delay);
+        afterKill = true;
+        await run.done;
+        // The CLIs it started fail on their own once their program is gone (leaving Pulumi's lock
+        // behind); their dynamic-provider plugins linger, idle: clean them up.
+        await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
+        for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
+        continue;
+      }
+      last = await run.done;
+      afterKill = false;
+      if (last.code === 0) break;
+    }
+    const context = `seed ${process.env.UNCHAIN_TEST_SEED ?? "(from clock)"}, kills after ${kills.join(", ")} ms`;
+    expect(last?.code, `${context}\n${last?.stdout}`).to.equal(0);
+    expect(kills.length, context).to.be.greaterThan(0);
+    for (const s of p.stacks) {
+      expect(appliedPhaseInBackend(p, s), `${s}: ${context}`).to.equal(3);
+      expect(appliedSequence(p, s), `${s} phases applied by the provider: ${context}`).to.deep.equal([0, 1, 2, 3]);
+      const ups = upsOk(p, s);
+      expect(new Set(ups).size, `${s} up recorded once per phase: ${context}`).to.equal(ups.length);
+    }
+  });
+
+  it("pause: running clusters finish their current phase, nothing new starts; unpause and the same command goes on", async () => {
+    const p = simProject([{ name: "w", stacks: ["p1", "p2", "p3"], concurrency: 1 }]);
+    const run = startDriver(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { latencyMs: 300 });
+    await waitUntil(() => ledger(p).some((l) => l.stack === "p1"), 60_000, "p1 to start changing");
+    const pause = await runDriverCli(p, ["pause", "--reason", "lunch"]);
+    expect(pause.code).to.equal(0);
+    const r = await run.done;
+    expect(r.code, r.stdout).to.equal(3);
+    const p1 = statusOf(r, "p1");
+    expect(["stopped", "succeeded"]).to.include(p1.status);
+    expect(appliedPhaseInBackend(p, "p1"), "p1 finished the phase it was in").to.be.a("number");
+    for (const s of ["p2", "p3"]) {
+      expect(statusOf(r, s).status).to.equal("not-started");
+      expect(statusOf(r, s).error).to.match(/paused by test-operator .*\(lunch\)/);
+    }
+    const status = await runDriverCli(p, ["status"]);
+    expect(status.stdout).to.match(/Paused: paused by test-operator/);
+
+    expect((await runDriverCli(p, ["unpause"])).code).to.equal(0);
+    const again = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
+    expect(again.code, again.stdout).to.equal(0);
+    for (const s of p.stacks) expect(appliedSequence(p, s), s).to.deep.equal([0, 1]);
+  });
+
+  it("is a dry run unless told --yes: previews and gates the next phase, changes no stack, file or resource", async () => {
+    const p = simProject([{ name: "w", stacks: ["y1", "y2"], concurrency: 2 }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes"])).code).to.equal(0);
+    const files = p.stacks.map((s) => fs.readFileSync(path.join(p.dir, `Pulumi.${s}.yaml`), "utf8"));
+    const before = ledger(p).length;
+
+    const dry = await runDriverCli(p, ["advance", "--all", "--to", "3"]);
+    expect(dry.code, dry.stdout).to.equal(0);
+    expect(dry.stdout).to.contain("dry run: nothing was changed");
+    expect(dry.stdout).to.contain("Run again with --yes to apply");
+    expect(dry.stdout).to.match(/y1: phase 1 previewed \(3 to create, 3 to update\)/);
+    expect(ledger(p).length).to.equal(before);
+    expect(p.stacks.map((s) => appliedPhaseInBackend(p, s))).to.deep.equal([0, 0]);
+    expect(p.stacks.map((s) => fs.readFileSync(path.join(p.dir, `Pulumi.${s}.yaml`), "utf8"))).to.deep.equal(files);
+
+    const preview = await runDriverCli(p, ["preview", "--stack", "y1", "--phase", "2", "--json"]);
+    expect(statusOf(preview, "y1").error).to.contain("the next phase to preview is 1");
+    const status = await runDriverCli(p, ["status", "--json"]);
+    const rows = (JSON.parse(status.stdout) as { stacks: Array<{ stack: string; applied: number; inFile: number; target: number; lastResult: string }> }).stacks;
+    expect(rows.find((x) => x.stack === "y1")).to.include({ applied: 0, inFile: 0, target: 0 });
+    expect(rows.find((x) => x.stack === "y1")!.lastResult).to.match(/^phase 1 gate ok \(dry run\)/);
+  });
+
+  it("never prints a secret: not the passphrase, not a secret config value", async () => {
+    const p = simProject([{ name: "w", stacks: ["s1"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes"])).code).to.equal(0);
+    const secret = "hunter2-do-not-print";
+    const set = spawnSync(ensurePulumi(), ["config", "set", "--secret", "sim:token", secret, "--stack", "s1", "--non-interactive"], { cwd: p.dir, env: { ...driverEnv(p), PULUMI_BACKEND_URL: `file://${p.dir}` }, encoding: "utf8" });
+    expect(set.status, set.stderr).to.equal(0);
+    const outputs: string[] = [];
+    for (const args of [["advance", "--all", "--to", "1", "--yes", "--json"], ["advance", "--all", "--to", "2"], ["status"]]) {
+      const r = await runDriverCli(p, args, { fail: ["s1:2"] });
+      outputs.push(r.stdout, r.stderr);
+    }
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "2", "--yes"], { fail: ["s1:2"] });
+    expect(r.code).to.equal(1);
+    outputs.push(r.stdout, r.stderr, fs.readFileSync(path.join(auditDir(p), "audit.jsonl"), "utf8"));
+    for (const dir of fs.readdirSync(path.join(auditDir(p), "plans", "s1"))) outputs.push(fs.readFileSync(path.join(auditDir(p), "plans", "s1", dir), "utf8"));
+    const all = outputs.join("\n");
+    expect(all).to.contain("simulated cloud failure applying phase 2 of s1");
+    expect(all).not.to.contain(secret);
+    expect(all).not.to.contain(PASSPHRASE);
+  });
+
+  it("refuses bad input before touching any stack: unknown wave, missing passphrase", async () => {
+    const p = simProject([{ name: "w", stacks: ["e1"] }]);
+    const wave = await runDriverCli(p, ["advance", "--wave", "nope", "--to", "1", "--yes"]);
+    expect(wave.code).to.equal(2);
+    expect(wave.stderr).to.contain('no wave "nope" in waves.yaml. Waves: w');
+    const env = { ...driverEnv(p) };
+    delete env.PULUMI_CONFIG_PASSPHRASE;
+    delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    const absent = spawnSync(process.execPath, [BIN, "advance", "--all", "--to", "1", "--yes", "-C", p.dir], { env, encoding: "utf8" });
+    expect(absent.status).to.equal(2);
+    expect(absent.stderr).to.contain("set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE");
+    expect(absent.stderr).not.to.match(/\n\s+at /);
+    expect(fs.existsSync(path.join(p.dir, ".pulumi")), "no stack was created").to.equal(false);
+  });
+});
