@@ -1,0 +1,187 @@
+/**
+ * What the health gates read of a cluster, as plain data: one snapshot of nodes, pods, DaemonSets,
+ * PodDisruptionBudgets, CoreDNS, Cilium endpoints and network policies, read with paginated list
+ * calls. The checks (checks.ts) are pure functions over it.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { Taint, TaintEffect } from "../../steps/affinity";
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+export interface NodeInfo {
+  name: string;
+  labels: Record<string, string>;
+  taints: Taint[];
+  ready: boolean;
+  /** Why not, from the Ready condition. */
+  readyReason?: string;
+  unschedulable: boolean;
+}
+
+export interface PodInfo {
+  namespace: string;
+  name: string;
+  node?: string;
+  labels: Record<string, string>;
+  hostNetwork: boolean;
+  phase: string;
+  ready: boolean;
+  owner?: { kind: string; name: string };
+  /** A static pod's mirror: the kubelet owns it, eviction does not apply. */
+  mirror: boolean;
+  deleting: boolean;
+}
+
+export interface DaemonSetInfo {
+  namespace: string;
+  name: string;
+  desired: number;
+  available: number;
+}
+
+export interface PdbInfo {
+  namespace: string;
+  name: string;
+  selector: LabelSelector;
+  disruptionsAllowed: number;
+  /** The disruption controller has not yet computed this PDB's status (the API server then refuses evictions). */
+  unobserved: boolean;
+}
+
+export interface DeploymentInfo {
+  namespace: string;
+  name: string;
+  replicas: number;
+  available: number;
+}
+
+export interface PolicyInfo {
+  kind: "NetworkPolicy" | "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy";
+  namespace?: string;
+  name: string;
+  /** Pods it selects; undefined for a policy that selects by something other than pod labels. */
+  selector?: LabelSelector;
+}
+
+export interface ClusterSnapshot {
+  nodes: NodeInfo[];
+  pods: PodInfo[];
+  daemonSets: DaemonSetInfo[];
+  pdbs: PdbInfo[];
+  coreDns?: DeploymentInfo;
+  /** `namespace/name` of every CiliumEndpoint (named after its pod). */
+  ciliumEndpoints: Set<string>;
+  policies: PolicyInfo[];
+}
+
+/** Every page of a list call. */
+async function listAll<T>(page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+  const out: T[] = [];
+  let cont: string | undefined;
+  do {
+    const r = await page(cont);
+    out.push(...r.items);
+    cont = r.metadata?._continue || undefined;
+  } while (cont);
+  return out;
+}
+
+const PAGE = 2000;
+const opt = (cont: string | undefined) => ({ limit: PAGE, ...(cont ? { _continue: cont } : {}) });
+
+export function nodeInfo(n: k8s.V1Node): NodeInfo {
+  const ready = n.status?.conditions?.find((c) => c.type === "Ready");
+  return {
+    name: n.metadata!.name!,
+    labels: n.metadata?.labels ?? {},
+    taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, ...(t.value !== undefined ? { value: t.value } : {}), effect: t.effect as TaintEffect })),
+    ready: ready?.status === "True",
+    ...(ready && ready.status !== "True" ? { readyReason: ready.reason ?? ready.status } : !ready ? { readyReason: "no Ready condition" } : {}),
+    unschedulable: n.spec?.unschedulable === true,
+  };
+}
+
+export function podInfo(p: k8s.V1Pod): PodInfo {
+  const owner = p.metadata?.ownerReferences?.find((o) => o.controller) ?? p.metadata?.ownerReferences?.[0];
+  return {
+    namespace: p.metadata!.namespace!,
+    name: p.metadata!.name!,
+    ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+    labels: p.metadata?.labels ?? {},
+    hostNetwork: p.spec?.hostNetwork === true,
+    phase: p.status?.phase ?? "Pending",
+    ready: p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    ...(owner ? { owner: { kind: owner.kind, name: owner.name } } : {}),
+    mirror: p.metadata?.annotations?.["kubernetes.io/config.mirror"] !== undefined,
+    deleting: p.metadata?.deletionTimestamp !== undefined,
+  };
+}
+
+export function pdbInfo(p: k8s.V1PodDisruptionBudget): PdbInfo {
+  return {
+    namespace: p.metadata!.namespace!,
+    name: p.metadata!.name!,
+    selector: (p.spec?.selector ?? {}) as LabelSelector,
+    disruptionsAllowed: p.status?.disruptionsAllowed ?? 0,
+    unobserved: (p.status?.observedGeneration ?? 0) < (p.metadata?.generation ?? 0),
+  };
+}
+
+interface CustomList {
+  items: Array<{ metadata: { name: string; namespace?: string }; spec?: { endpointSelector?: LabelSelector } }>;
+  metadata?: { _continue?: string };
+}
+
+export async function readCluster(kc: k8s.KubeConfig): Promise<ClusterSnapshot> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const policy = kc.makeApiClient(k8s.PolicyV1Api);
+  const net = kc.makeApiClient(k8s.NetworkingV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const customList = (plural: string) => (cont: string | undefined) =>
+    custom.listClusterCustomObject({ group: "cilium.io", version: "v2", plural, ...opt(cont) }) as Promise<CustomList>;
+  const optionalCustom = async (plural: string) => {
+    try {
+      return await listAll(customList(plural));
+    } catch (e) {
+      // No Cilium CRDs (a cluster before Cilium): nothing of that kind.
+      if ((e as { code?: number }).code === 404) return [];
+      throw e;
+    }
+  };
+  const [nodes, pods, daemonSets, pdbs, netpols, cnps, ccnps, ceps, coreDns] = await Promise.all([
+    listAll((c) => core.listNode(opt(c))),
+    listAll((c) => core.listPodForAllNamespaces(opt(c))),
+    listAll((c) => apps.listDaemonSetForAllNamespaces(opt(c))),
+    listAll((c) => policy.listPodDisruptionBudgetForAllNamespaces(opt(c))),
+    listAll((c) => net.listNetworkPolicyForAllNamespaces(opt(c))),
+    optionalCustom("ciliumnetworkpolicies"),
+    optionalCustom("ciliumclusterwidenetworkpolicies"),
+    optionalCustom("ciliumendpoints"),
+    apps.readNamespacedDeployment({ name: "coredns", namespace: "kube-system" }).catch((e: { code?: number }) => {
+      if (e.code === 404) return undefined;
+      throw e;
+    }),
+  ]);
+  return {
+    nodes: nodes.map(nodeInfo),
+    pods: pods.map(podInfo),
+    daemonSets: daemonSets.map((d) => ({
+      namespace: d.metadata!.namespace!,
+      name: d.metadata!.name!,
+      desired: d.status?.desiredNumberScheduled ?? 0,
+      available: d.status?.numberAvailable ?? 0,
+    })),
+    pdbs: pdbs.map(pdbInfo),
+    ...(coreDns ? { coreDns: { namespace: "kube-system", name: "coredns", replicas: coreDns.spec?.replicas ?? 1, available: coreDns.status?.availableReplicas ?? 0 } } : {}),
+    ciliumEndpoints: new Set(ceps.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)),
+    policies: [
+      ...netpols.map((p): PolicyInfo => ({ kind: "NetworkPolicy", namespace: p.metadata!.namespace!, name: p.metadata!.name!, selector: (p.spec?.podSelector ?? {}) as LabelSelector })),
+      ...cnps.map((p): PolicyInfo => ({ kind: "CiliumNetworkPolicy", namespace: p.metadata.namespace!, name: p.metadata.name, ...(p.spec?.endpointSelector ? { selector: p.spec.endpointSelector } : {}) })),
+      ...ccnps.map((p): PolicyInfo => ({ kind: "CiliumClusterwideNetworkPolicy", name: p.metadata.name, ...(p.spec?.endpointSelector ? { selector: p.spec.endpointSelector } : {}) })),
+    ],
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Moving workloads off the pools of a role, as `kubectl drain` would but through unchain: cordon,
+ * then evict every workload pod through the Eviction API, so PodDisruptionBudgets are respected; a
+ * node at a time (or a configured number), each with a timeout. A pod that cannot be evicted stops
+ * the drain with the pod and the budget that blocks it. Safe to run again after a crash:
+ * cordoned nodes stay cordoned, pods already gone are simply not there.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { PoolRole, ROLE_LABEL } from "../../steps/roles";
+import { blockingPdbsOf, isWorkload, roleOf, selectorMatches } from "./checks";
+import { NodeInfo, pdbInfo, PodInfo, podInfo, readCluster } from "./cluster";
+
+export interface DrainOptions {
+  role: PoolRole;
+  /** false: only say what would happen. */
+  apply: boolean;
+  nodesAtOnce: number;
+  perNodeTimeoutMs: number;
+  pollMs?: number;
+  say: (line: string) => void;
+}
+
+export interface DrainResult {
+  ok: boolean;
+  nodes: string[];
+  drained: string[];
+  /** Why it stopped: the pod and the budget(s) that block it, or the pods that did not leave in time. */
+  stoppedAt?: { node: string; pod?: string; pdbs?: string[]; left?: string[] };
+  message: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const name = (p: PodInfo) => `${p.namespace}/${p.name}`;
+
+async function podsOnNode(core: k8s.CoreV1Api, node: string): Promise<PodInfo[]> {
+  const r = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
+  return r.items.map(podInfo).filter(isWorkload);
+}
+
+/** The budgets that cover a pod (to name them when an eviction is refused). */
+async function budgetsOf(policy: k8s.PolicyV1Api, pod: PodInfo): Promise<string[]> {
+  const r = await policy.listNamespacedPodDisruptionBudget({ namespace: pod.namespace });
+  return r.items
+    .map(pdbInfo)
+    .filter((b) => selectorMatches(b.selector, pod.labels))
+    .map((b) => `${b.namespace}/${b.name}`);
+}
+
+/** Evicts one pod, retrying while a budget refuses, until the deadline. */
+async function evict(core: k8s.CoreV1Api, pod: PodInfo, deadline: number, pollMs: number): Promise<"evicted" | "gone" | "blocked"> {
+  for (;;) {
+    try {
+      await core.createNamespacedPodEviction({ name: pod.name, namespace: pod.namespace, body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod.name, namespace: pod.namespace } } });
+      return "evicted";
+    } catch (e) {
+      const code = (e as { code?: number }).code;
+      if (code === 404) return "gone";
+      if (code !== 429) throw e;
+      if (Date.now() >= deadline) return "blocked";
+      await sleep(pollMs);
+    }
+  }
+}
+
+async function drainNode(kc: k8s.KubeConfig, node: NodeInfo, opts: DrainOptions): Promise<DrainResult["stoppedAt"] | undefined> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const policy = kc.makeApiClient(k8s.PolicyV1Api);
+  const pollMs = opts.pollMs ?? 1000;
+  const deadline = Date.now() + opts.perNodeTimeoutMs;
+  const pods = await podsOnNode(core, node.name);
+  opts.say(`${node.name}: evicting ${pods.length} pod${pods.length === 1 ? "" : "s"}`);
+  const results = await Promise.all(pods.filter((p) => !p.deleting).map(async (p) => ({ p, r: await evict(core, p, deadline, pollMs) })));
+  const blocked = results.find((x) => x.r === "blocked");
+  if (blocked) return { node: node.name, pod: name(blocked.p), pdbs: await budgetsOf(policy, blocked.p) };
+  // Evicted pods terminate on the node's kubelet; wait until they are gone.
+  for (;;) {
+    const left = await podsOnNode(core, node.name);
+    if (!left.length) return undefined;
+    if (Date.now() >= deadline) return { node: node.name, left: left.map(name) };
+    await sleep(pollMs);
+  }
+}
+
+export async function drainRole(kc: k8s.KubeConfig, opts: DrainOptions): Promise<DrainResult> {
+  const snap = await readCluster(kc);
+  const nodes = snap.nodes.filter((n) => roleOf(n) === opts.role).sort((a, b) => a.name.localeCompare(b.name));
+  const what = `${opts.role} pools (cni=${ROLE_LABEL[opts.role]})`;
+  const podsOf = (n: NodeInfo) => snap.pods.filter((p) => p.node === n.name && isWorkload(p));
+  if (!nodes.length) return { ok: true, nodes: [], drained: [], message: `no nodes in ${what}: nothing to drain` };
+
+  const blocking = blockingPdbsOf(snap, nodes.flatMap(podsOf));
+  if (!opts.apply) {
+    opts.say(`drain plan for ${what}: ${nodes.length} nodes, ${opts.nodesAtOnce} at a time`);
+    for (const n of nodes) opts.say(`  ${n.name}: ${n.unschedulable ? "already cordoned" : "cordon"}, evict ${podsOf(n).length} pods`);
+    for (const b of blocking) opts.say(`  PDB ${b.pdb} ${b.why} now; it covers ${b.pods.map(name).join(", ")}`);
+    return { ok: true, nodes: nodes.map((n) => n.name), drained: [], message: `dry run: nothing was changed${blocking.length ? `; ${blocking.length} PDB(s) would block now` : ""}. Run again with --yes to drain.` };
+  }
+
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const drained: string[] = [];
+  for (let i = 0; i < nodes.length; i += opts.nodesAtOnce) {
+    const batch = nodes.slice(i, i + opts.nodesAtOnce);
+    for (const n of batch) {
+      if (n.unschedulable) continue;
+      await core.patchNode({ name: n.name, body: { spec: { unschedulable: true } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+      opts.say(`${n.name}: cordoned`);
+    }
+    const stops = await Promise.all(batch.map((n) => drainNode(kc, n, opts)));
+    const stop = stops.find((s) => s !== undefined);
+    batch.forEach((n, j) => {
+      if (!stops[j]) {
+        drained.push(n.name);
+        opts.say(`${n.name}: drained`);
+      }
+    });
+    if (stop) {
+      const why = stop.pod
+        ? `pod ${stop.pod} cannot be evicted: ${stop.pdbs?.length ? `PodDisruptionBudget ${stop.pdbs.join(", ")} allows no disruption` : "the API server refuses (429)"} (waited ${Math.round(opts.perNodeTimeoutMs / 1000)} s)`
+        : `${stop.left!.length} pod(s) did not leave ${stop.node} within ${Math.round(opts.perNodeTimeoutMs / 1000)} s: ${stop.left!.join(", ")}`;
+      return { ok: false, nodes: nodes.map((n) => n.name), drained, stoppedAt: stop, message: `drain of ${what} stopped at ${stop.node}: ${why}. Drained ${drained.length} of ${nodes.length} nodes; fix it and run again (drained nodes stay cordoned).` };
+    }
+  }
+  return { ok: true, nodes: nodes.map((n) => n.name), drained, message: `drained ${drained.length} of ${nodes.length} nodes of ${what}` };
+}

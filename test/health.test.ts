@@ -1,0 +1,266 @@
+/**
+ * Health gates and the drain against a real kube-apiserver with etcd (scripts/ensure-k8s.sh):
+ * field selectors, the Eviction API's PDB checks and CRDs are the API server's own behaviour.
+ */
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { expect } from "chai";
+import { CheckResult, describeResults, gatePassed, runChecks } from "../automation/health/checks";
+import { readCluster } from "../automation/health/cluster";
+import { drainRole } from "../automation/health/drain";
+import { ClusterConfig } from "../config/types";
+import { projectDefaults } from "../config/load";
+import { validateStackConfig } from "../config/validate";
+import { PROJECT } from "./helpers";
+import { desiredState, isClosingTaint, PhaseState } from "../steps/desired";
+import { CheckName, GateStep, PHASES, PhaseNumber } from "../steps/phases";
+import { ApiServer, startApiServer } from "./kubeHarness";
+import { Stage } from "./kubeStage";
+
+function clusterConfig(): ClusterConfig {
+  // The project's defaults (Pulumi.yaml), as the CLI merges them.
+  const defaults = Object.fromEntries(
+    Object.entries(projectDefaults(PROJECT))
+      .filter(([k]) => k.startsWith("unchain:"))
+      .map(([k, v]) => [k.slice("unchain:".length), v]),
+  );
+  const { config, problems } = validateStackConfig("health", {
+    ...defaults,
+    phase: 0,
+    sandbox: true,
+    minSchedulableNodesPerAz: 1,
+    cluster: { name: "health", region: "eu-west-1", availabilityZones: [{ name: "eu-west-1a" }, { name: "eu-west-1b" }] },
+    chainedPools: [{ name: "general", instanceTypes: ["t3.large"], size: { min: 2, desired: 2, max: 3 } }],
+    awsPools: [{ name: "general", instanceTypes: ["t3.large"], sizePerAz: { min: 1, desired: 1, max: 2 } }],
+    ciliumPools: [{ name: "general", instanceTypes: ["t3.large"], sizePerAz: { min: 1, desired: 1, max: 2 } }],
+  });
+  if (!config) throw new Error(problems.map((p) => p.message).join("\n"));
+  return config;
+}
+
+const CONFIG = clusterConfig();
+const stateAt = (phase: number): PhaseState => desiredState(CONFIG, phase as PhaseNumber);
+
+/** Stages a cluster settled in `phase`: two nodes per node group, DaemonSets where the phase puts them, a workload pod per node (with a CiliumEndpoint on Cilium nodes), CoreDNS on the first open pool. */
+async function settled(stage: Stage, phase: number): Promise<{ nodes: Array<{ name: string; role: string }> }> {
+  const state = stateAt(phase);
+  const spec = PHASES[phase];
+  const ciliumRoles = spec.cilium.release === "none" ? [] : spec.cilium.roles;
+  const nodes: Array<{ name: string; role: string }> = [];
+  for (const pool of state.pools)
+    for (let i = 0; i < 2; i++) {
+      const name = `${pool.nodeGroupName}-${i}`;
+      // Cilium lifts agent-not-ready once its agent is up; the closing taints stay.
+      await stage.node({ name, role: pool.role, group: pool.nodeGroupName, labels: pool.labels, taints: pool.taints.filter(isClosingTaint).map((t) => ({ key: t.key, ...(t.value !== undefined ? { value: t.value } : {}), effect: t.effect })) });
+      nodes.push({ name, role: pool.role });
+    }
+  const place = async (ds: string, roles: string[] | "all") => {
+    const on = nodes.filter((n) => roles === "all" || roles.includes(n.role));
+    await stage.daemonSet(ds, on.length, on.length);
+    for (const n of on) await stage.pod({ name: `${ds}-${n.name}`, node: n.name, daemonSet: ds, hostNetwork: true });
+  };
+  if (spec.awsNode.present) await place("aws-node", spec.awsNode.roles);
+  if (ciliumRoles.length) {
+    await place("cilium", ciliumRoles);
+    await place("cilium-envoy", ciliumRoles);
+  }
+  for (const n of nodes) {
+    await stage.pod({ name: `web-${n.name}`, node: n.name, labels: { app: "web" } });
+    if (ciliumRoles.includes(n.role as never)) await stage.ciliumEndpoint("default", `web-${n.name}`);
+  }
+  await stage.coreDns(2, 2);
+  const open = nodes.filter((n) => state.pools.find((p) => n.name.startsWith(p.nodeGroupName) && !p.taints.some(isClosingTaint)));
+  for (const [i, n] of open.slice(-2).entries()) {
+    await stage.pod({ namespace: "kube-system", name: `coredns-${i}`, node: n.name, labels: { "k8s-app": "kube-dns" } });
+    if (ciliumRoles.includes(n.role as never)) await stage.ciliumEndpoint("kube-system", `coredns-${i}`);
+  }
+  return { nodes };
+}
+
+describe("health gates against a real API server", function () {
+  this.timeout(120_000);
+  let api: ApiServer;
+  let stage: Stage;
+
+  before(async function () {
+    // Builds kube-apiserver and etcd from the Go module proxy on a machine that has none (once).
+    this.timeout(60 * 60_000);
+    api = await startApiServer();
+    stage = new Stage(api.kubeconfig);
+  });
+  after(async () => api?.stop());
+  afterEach(async () => stage.reset());
+
+  const gate = async (phase: number, steps: GateStep[]) => runChecks(await readCluster(api.kubeconfig), stateAt(phase), steps, CONFIG.awsPoolTaintKey);
+  const only = (check: CheckName): GateStep[] => [{ kind: "check", check }];
+  const result = (rs: CheckResult[], check: CheckName) => rs.find((r) => r.check === check)!;
+
+  it("a cluster settled in phase 4 passes every check phase 4 runs after its up", async () => {
+    await settled(stage, 4);
+    const rs = await gate(4, PHASES[4].after);
+    expect(gatePassed(rs), describeResults(rs)).to.equal(true);
+    expect(rs.map((r) => r.check)).to.deep.equal(PHASES[4].after.map((s) => (s.kind === "check" ? s.check : "")));
+    expect(result(rs, "daemonSetsPlaced").summary).to.match(/aws-node 4\/4, cilium 4\/4, cilium-envoy 4\/4/);
+  });
+
+  it("nodesReady names the node that is not Ready", async () => {
+    await settled(stage, 1);
+    await stage.setNodeReady(`${stateAt(1).pools[0].nodeGroupName}-1`, false);
+    const r = result(await gate(1, only("nodesReady")), "nodesReady");
+    expect(r.ok).to.equal(false);
+    expect(r.summary).to.equal("1 of 6 nodes not Ready");
+    expect(r.findings).to.deep.equal([`${stateAt(1).pools[0].nodeGroupName}-1: KubeletNotReady`]);
+  });
+
+  it("poolsLabelledAndTainted names a node missing the taint its phase sets, and one whose taint should be gone", async () => {
+    await settled(stage, 5);
+    const aws = stateAt(5).pools.find((p) => p.role === "aws")!;
+    await stage.taint(`${aws.nodeGroupName}-0`, []);
+    const cilium = stateAt(5).pools.find((p) => p.role === "cilium")!;
+    await stage.taint(`${cilium.nodeGroupName}-0`, [{ key: "cni", value: "cilium", effect: "NoExecute" }]);
+    const r = result(await gate(5, only("poolsLabelledAndTainted")), "poolsLabelledAndTainted");
+    expect(r.ok).to.equal(false);
+    expect(r.findings).to.include(`${aws.nodeGroupName}-0 (${aws.nodeGroupName}): taint ${CONFIG.awsPoolTaintKey}=aws:NoSchedule missing`);
+    expect(r.findings).to.include(`${cilium.nodeGroupName}-0 (${cilium.nodeGroupName}): taint cni=cilium:NoExecute should be gone in phase 5`);
+  });
+
+  it("daemonSetsPlaced names nodes a DaemonSet is missing from and nodes it should not run on", async () => {
+    const { nodes } = await settled(stage, 3);
+    const awsNode = nodes.find((n) => n.role === "aws")!;
+    await stage.core.deleteNamespacedPod({ name: `aws-node-${awsNode.name}`, namespace: "kube-system", gracePeriodSeconds: 0 });
+    await stage.pod({ name: "cilium-stray", node: awsNode.name, daemonSet: "cilium", hostNetwork: true });
+    await stage.daemonSet("cilium", 1, 1);
+    const r = result(await gate(3, only("daemonSetsPlaced")), "daemonSetsPlaced");
+    expect(r.ok).to.equal(false);
+    expect(r.findings).to.include(`aws-node not available on 1 of 4 nodes it should cover: ${awsNode.name} (no pod)`);
+    expect(r.findings).to.include(`cilium runs on 1 node it should not: ${awsNode.name} (aws)`);
+  });
+
+  it("agentNotReadyCleared names Cilium nodes that still carry node.cilium.io/agent-not-ready", async () => {
+    await settled(stage, 4);
+    const c = stateAt(4).pools.find((p) => p.role === "cilium")!;
+    await stage.taint(`${c.nodeGroupName}-1`, [{ key: "node.cilium.io/agent-not-ready", value: "true", effect: "NoExecute" }]);
+    const r = result(await gate(4, only("agentNotReadyCleared")), "agentNotReadyCleared");
+    expect(r.ok).to.equal(false);
+    expect(r.summary).to.equal("1 of 4 Cilium nodes still carry node.cilium.io/agent-not-ready");
+    expect(r.findings).to.deep.equal([`${c.nodeGroupName}-1: the Cilium agent is not ready there`]);
+  });
+
+  it("noUnmanagedPods names a pod on a Cilium node without a CiliumEndpoint; hostNetwork pods need none", async () => {
+    const { nodes } = await settled(stage, 6);
+    const n = nodes[0].name;
+    await stage.pod({ name: "legacy", node: n, labels: { app: "legacy" } });
+    const r = result(await gate(6, only("noUnmanagedPods")), "noUnmanagedPods");
+    expect(r.ok).to.equal(false);
+    expect(r.findings).to.deep.equal([`default/legacy on ${n}`]);
+  });
+
+  it("poolEmpty names workload pods left on a pool about to go; DaemonSet pods do not count", async () => {
+    const { nodes } = await settled(stage, 1);
+    const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+    const rs = await gate(1, [{ kind: "check", check: "poolEmpty", role: "chained" }]);
+    expect(rs[0].ok).to.equal(false);
+    expect(rs[0].findings).to.have.members(chained.map((n) => `default/web-${n} on ${n}`));
+    for (const n of chained) await stage.core.deleteNamespacedPod({ name: `web-${n}`, namespace: "default", gracePeriodSeconds: 0 });
+    const after = await gate(1, [{ kind: "check", check: "poolEmpty", role: "chained" }]);
+    expect(after[0].ok, describeResults(after)).to.equal(true);
+  });
+
+  it("coreDnsReady fails when every ready CoreDNS pod runs on the pools the next step removes", async () => {
+    const { nodes } = await settled(stage, 1);
+    await stage.core.deleteCollectionNamespacedPod({ namespace: "kube-system", labelSelector: "k8s-app=kube-dns", gracePeriodSeconds: 0 });
+    const chained = nodes.filter((n) => n.role === "chained");
+    await stage.pod({ namespace: "kube-system", name: "coredns-a", node: chained[0].name, labels: { "k8s-app": "kube-dns" } });
+    const rs = await gate(2, PHASES[2].before);
+    const r = result(rs, "coreDnsReady");
+    expect(r.ok).to.equal(false);
+    expect(r.findings[0]).to.equal(`all 1 ready CoreDNS pods run on chained pools (cni=both), which go next: coredns-a on ${chained[0].name}`);
+  });
+
+  it("blockingPdbs names each budget that allows no disruption and the pods it covers, before any drain", async () => {
+    const { nodes } = await settled(stage, 1);
+    await stage.pdb("default", "web", { app: "web" }, 0);
+    const rs = await gate(2, PHASES[2].before);
+    const r = result(rs, "blockingPdbs");
+    expect(r.ok).to.equal(false);
+    const chained = nodes.filter((n) => n.role === "chained").map((n) => `default/web-${n.name}`);
+    expect(r.findings).to.deep.equal([`PDB default/web allows no disruption; it covers 2 pods there: ${chained.join(", ")}`]);
+  });
+
+  it("policyEnforcementGap reports policies that select pods on aws pools, as a note that does not stop the gate", async () => {
+    await settled(stage, 3);
+    await stage.networkPolicy("default", "web-only", { app: "web" });
+    const rs = await gate(3, PHASES[3].after);
+    const r = result(rs, "policyEnforcementGap");
+    expect(r).to.include({ ok: false, severity: "note" });
+    expect(r.findings[0]).to.match(/^NetworkPolicy default\/web-only selects 4 pods on aws pools, where nothing enforces it/);
+    expect(gatePassed(rs), describeResults(rs)).to.equal(true);
+  });
+
+  describe("drain", () => {
+    /** Plays the kubelets: pods evicted (marked for deletion) are gone shortly after. */
+    function kubelet(): () => void {
+      let on = true;
+      void (async () => {
+        while (on) {
+          await stage.finishTerminating().catch(() => 0);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      return () => (on = false);
+    }
+    const lines: string[] = [];
+    const opts = { nodesAtOnce: 1, perNodeTimeoutMs: 3000, pollMs: 100, say: (l: string) => lines.push(l) };
+
+    it("is a dry run unless applied: names nodes, pods and blocking budgets, changes nothing", async () => {
+      await settled(stage, 1);
+      await stage.pdb("default", "web", { app: "web" }, 0);
+      const r = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: false });
+      expect(r.ok).to.equal(true);
+      expect(r.message).to.match(/^dry run: nothing was changed; 1 PDB\(s\) would block now/);
+      const snap = await readCluster(api.kubeconfig);
+      expect(snap.nodes.filter((n) => n.unschedulable)).to.deep.equal([]);
+    });
+
+    it("cordons and empties every node of the role through the Eviction API", async () => {
+      const { nodes } = await settled(stage, 1);
+      const stop = kubelet();
+      try {
+        const r = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true });
+        expect(r.ok, r.message).to.equal(true);
+        const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+        expect(r.drained).to.deep.equal(chained);
+        const snap = await readCluster(api.kubeconfig);
+        expect(snap.nodes.filter((n) => n.unschedulable).map((n) => n.name)).to.deep.equal(chained);
+        expect(snap.pods.filter((p) => chained.includes(p.node ?? "") && p.owner?.kind !== "DaemonSet")).to.deep.equal([]);
+        expect(snap.pods.filter((p) => chained.includes(p.node ?? "") && p.owner?.kind === "DaemonSet").length, "DaemonSet pods stay").to.be.greaterThan(0);
+      } finally {
+        stop();
+      }
+    });
+
+    it("stops at a pod a PodDisruptionBudget protects, naming both; run again once the budget allows, it finishes", async () => {
+      const { nodes } = await settled(stage, 1);
+      const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+      // Only the second node's pod is protected: the first node drains, then the drain stops.
+      await stage.core.patchNamespacedPod({ name: `web-${chained[1]}`, namespace: "default", body: { metadata: { labels: { app: "web", protected: "yes" } } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      await stage.pdb("default", "critical", { protected: "yes" }, 0);
+      const stop = kubelet();
+      try {
+        const first = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true });
+        expect(first.ok).to.equal(false);
+        expect(first.drained).to.deep.equal([chained[0]]);
+        expect(first.stoppedAt).to.deep.include({ node: chained[1], pod: `default/web-${chained[1]}`, pdbs: ["default/critical"] });
+        expect(first.message).to.contain(`pod default/web-${chained[1]} cannot be evicted: PodDisruptionBudget default/critical allows no disruption`);
+
+        // The budget's owner scales up; the disruption controller (played here) allows one.
+        await stage.policy.deleteNamespacedPodDisruptionBudget({ name: "critical", namespace: "default" });
+        await stage.pdb("default", "critical", { protected: "yes" }, 1);
+        const again = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true });
+        expect(again.ok, again.message).to.equal(true);
+        expect(again.drained).to.deep.equal(chained);
+      } finally {
+        stop();
+      }
+    });
+  });
+});

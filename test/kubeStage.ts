@@ -1,0 +1,162 @@
+/**
+ * Staging a cluster's situation in a real API server with no kubelets and no controllers: nodes
+ * with their status, DaemonSets with their status, pods bound to nodes with their status, PDBs with
+ * the status the disruption controller would compute, CiliumEndpoints. The test plays the kubelet
+ * where it must (pods leaving after an eviction).
+ */
+import * as k8s from "@kubernetes/client-node";
+import { CNI_LABEL, PoolRole, ROLE_LABEL } from "../steps/roles";
+
+export interface NodeSpec {
+  name: string;
+  role: PoolRole;
+  /** EKS node group name (label eks.amazonaws.com/nodegroup). */
+  group: string;
+  ready?: boolean;
+  taints?: Array<{ key: string; value?: string; effect: string }>;
+  labels?: Record<string, string>;
+}
+
+export interface PodSpec {
+  namespace?: string;
+  name: string;
+  node: string;
+  labels?: Record<string, string>;
+  /** Owned by this DaemonSet (kube-system). */
+  daemonSet?: string;
+  hostNetwork?: boolean;
+  ready?: boolean;
+}
+
+const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+
+export class Stage {
+  readonly core: k8s.CoreV1Api;
+  readonly apps: k8s.AppsV1Api;
+  readonly policy: k8s.PolicyV1Api;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly net: k8s.NetworkingV1Api;
+  private namespaces = new Set<string>(["default", "kube-system"]);
+
+  constructor(readonly kc: k8s.KubeConfig) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.policy = kc.makeApiClient(k8s.PolicyV1Api);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.net = kc.makeApiClient(k8s.NetworkingV1Api);
+  }
+
+  async namespace(ns: string): Promise<void> {
+    if (this.namespaces.has(ns)) return;
+    await this.core.createNamespace({ body: { metadata: { name: ns } } }).catch((e: { code?: number }) => {
+      if (e.code !== 409) throw e;
+    });
+    this.namespaces.add(ns);
+  }
+
+  async node(n: NodeSpec): Promise<void> {
+    await this.core.createNode({
+      body: {
+        metadata: { name: n.name, labels: { [CNI_LABEL]: ROLE_LABEL[n.role], "eks.amazonaws.com/nodegroup": n.group, ...n.labels } },
+        spec: { taints: n.taints ?? [] },
+      },
+    });
+    await this.setNodeReady(n.name, n.ready ?? true);
+  }
+
+  async setNodeReady(name: string, ready: boolean): Promise<void> {
+    const now = new Date();
+    await this.core.patchNodeStatus(
+      { name, body: { status: { conditions: [{ type: "Ready", status: ready ? "True" : "False", reason: ready ? "KubeletReady" : "KubeletNotReady", lastHeartbeatTime: now, lastTransitionTime: now }] } } },
+      merge,
+    );
+  }
+
+  async taint(name: string, taints: Array<{ key: string; value?: string; effect: string }>): Promise<void> {
+    await this.core.patchNode({ name, body: { spec: { taints } } }, merge);
+  }
+
+  async daemonSet(name: string, desired: number, available: number): Promise<void> {
+    const labels = { "k8s-app": name };
+    await this.apps.createNamespacedDaemonSet({
+      namespace: "kube-system",
+      body: { metadata: { name }, spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name, image: `${name}:test` }] } } } },
+    });
+    await this.apps.patchNamespacedDaemonSetStatus(
+      { name, namespace: "kube-system", body: { status: { desiredNumberScheduled: desired, currentNumberScheduled: desired, numberMisscheduled: 0, numberReady: available, numberAvailable: available } } },
+      merge,
+    );
+  }
+
+  async pod(p: PodSpec): Promise<void> {
+    const namespace = p.daemonSet ? "kube-system" : (p.namespace ?? "default");
+    await this.namespace(namespace);
+    const owner = p.daemonSet ? [{ apiVersion: "apps/v1", kind: "DaemonSet", name: p.daemonSet, uid: "00000000-0000-0000-0000-000000000000", controller: true }] : undefined;
+    await this.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: p.name, labels: { ...(p.daemonSet ? { "k8s-app": p.daemonSet } : {}), ...p.labels }, ...(owner ? { ownerReferences: owner } : {}) },
+        spec: { nodeName: p.node, hostNetwork: p.hostNetwork ?? false, containers: [{ name: "c", image: "app:test" }] },
+      },
+    });
+    const ready = p.ready ?? true;
+    await this.core.patchNamespacedPodStatus(
+      { name: p.name, namespace, body: { status: { phase: "Running", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] } } },
+      merge,
+    );
+  }
+
+  /** A PDB with the status the disruption controller would compute (none runs here). */
+  async pdb(namespace: string, name: string, matchLabels: Record<string, string>, disruptionsAllowed: number): Promise<void> {
+    await this.namespace(namespace);
+    const created = await this.policy.createNamespacedPodDisruptionBudget({ namespace, body: { metadata: { name }, spec: { minAvailable: 1, selector: { matchLabels } } } });
+    await this.policy.patchNamespacedPodDisruptionBudgetStatus(
+      {
+        name,
+        namespace,
+        body: { status: { observedGeneration: created.metadata?.generation ?? 1, disruptionsAllowed, currentHealthy: 1 + disruptionsAllowed, desiredHealthy: 1, expectedPods: 1 + disruptionsAllowed } },
+      },
+      merge,
+    );
+  }
+
+  async ciliumEndpoint(namespace: string, name: string): Promise<void> {
+    await this.namespace(namespace);
+    await this.custom.createNamespacedCustomObject({ group: "cilium.io", version: "v2", namespace, plural: "ciliumendpoints", body: { apiVersion: "cilium.io/v2", kind: "CiliumEndpoint", metadata: { name, namespace } } });
+  }
+
+  async coreDns(replicas: number, available: number): Promise<void> {
+    const labels = { "k8s-app": "kube-dns" };
+    await this.apps.createNamespacedDeployment({
+      namespace: "kube-system",
+      body: { metadata: { name: "coredns" }, spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "coredns", image: "coredns:test" }] } } } },
+    });
+    await this.apps.patchNamespacedDeploymentStatus({ name: "coredns", namespace: "kube-system", body: { status: { replicas, availableReplicas: available, readyReplicas: available } } }, merge);
+  }
+
+  async networkPolicy(namespace: string, name: string, matchLabels: Record<string, string>): Promise<void> {
+    await this.namespace(namespace);
+    await this.net.createNamespacedNetworkPolicy({ namespace, body: { metadata: { name }, spec: { podSelector: { matchLabels }, policyTypes: ["Ingress"] } } });
+  }
+
+  /** Plays the kubelet: pods marked for deletion (after an eviction) are gone. */
+  async finishTerminating(): Promise<number> {
+    const pods = await this.core.listPodForAllNamespaces();
+    const dying = pods.items.filter((p) => p.metadata?.deletionTimestamp);
+    for (const p of dying) await this.core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: p.metadata!.namespace!, gracePeriodSeconds: 0 }).catch(() => undefined);
+    return dying.length;
+  }
+
+  /** Everything staged goes, for the next test. */
+  async reset(): Promise<void> {
+    for (const ns of this.namespaces) {
+      await this.core.deleteCollectionNamespacedPod({ namespace: ns, gracePeriodSeconds: 0 });
+      await this.policy.deleteCollectionNamespacedPodDisruptionBudget({ namespace: ns });
+      await this.net.deleteCollectionNamespacedNetworkPolicy({ namespace: ns });
+      await this.custom.deleteCollectionNamespacedCustomObject({ group: "cilium.io", version: "v2", namespace: ns, plural: "ciliumendpoints" });
+    }
+    await this.apps.deleteCollectionNamespacedDaemonSet({ namespace: "kube-system" });
+    await this.apps.deleteCollectionNamespacedDeployment({ namespace: "kube-system" });
+    await this.core.deleteCollectionNode({});
+  }
+}
