@@ -12,7 +12,11 @@ import { loadWaves, Wave } from "../config/waves";
 import { isPhaseNumber, PhaseNumber } from "../steps/phases";
 import { planFleet } from "./plan/plan";
 import { renderMarkdown, renderTable } from "./plan/report";
-import { operatorName } from "./driver/environment";
+import { driverEnvironment, operatorName } from "./driver/environment";
+import { checkedConfig } from "./driver/runner";
+import { appliedPhases } from "./driver/stacks";
+import { drainRole } from "./health/drain";
+import { kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { renderStatus, runDriver, stackStatus } from "./driver/run";
 import { describePause, pauseState, setPause } from "./driver/waves";
@@ -154,12 +158,77 @@ export async function main(argv: string[]): Promise<number> {
           .option("yes", { alias: "y", type: "boolean", default: false, describe: "Apply. Without it, each stack's next phase is only previewed and gated" })
           .option("cancel-stale-locks", { type: "boolean", default: false, describe: "Clear locks left by a killed run (Pulumi's, via pulumi cancel; the driver's from another host)" })
           .option("out-of-order", { type: "boolean", default: false, describe: "Start a wave although an earlier wave has not reached --to" })
+          .option("skip-health-gates", { type: "boolean", default: false, describe: "Do not check the clusters through their API servers before and after each up" })
+          .option("drain", { type: "boolean", default: false, describe: "Drain the pools phases 2 and 6 remove (Eviction API), instead of only checking they are empty" })
+          .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config); each stack uses its unchain:cluster.kubeContext, else a context named after its cluster" })
+          .option("nodes-at-once", { type: "number", default: 1, describe: "With --drain: nodes drained at the same time" })
+          .option("drain-timeout", { type: "number", default: 600, describe: "With --drain: seconds a node may take to empty" })
           .example("$0 advance --wave canary --to 1", "dry run: preview and gate the canary's next phase")
           .example("$0 advance --wave canary --to 3 --yes", "take the canary to phase 3")
           .example("$0 advance --all --to 6 --yes", "every wave in order, each only after the one before is healthy"),
       async (a) => {
         const target = requiredPhase("to", a.to);
-        exitCode = await runDriver({ ...runArgs(a), command: "advance", target, apply: a.yes, cancelStaleLocks: a["cancel-stale-locks"], outOfOrder: a["out-of-order"], argv });
+        const health = a["skip-health-gates"]
+          ? undefined
+          : { access: a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}, drain: a.drain, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a["drain-timeout"] * 1000 };
+        exitCode = await runDriver({ ...runArgs(a), command: "advance", target, apply: a.yes, cancelStaleLocks: a["cancel-stale-locks"], outOfOrder: a["out-of-order"], ...(health ? { health } : {}), argv });
+      },
+    )
+    .command(
+      "check",
+      "Run a phase's health gate against the cluster, on its own: every check, what it found, in words to act on",
+      (y) =>
+        y
+          .option("stack", { alias: "s", type: "string", demandOption: true, describe: "The stack (cluster)" })
+          .option("phase", { alias: "p", type: "number", describe: "The phase the cluster should be settled in (default: the applied one, else the one its file names)" })
+          .option("before", { type: "number", describe: "Instead: the gate before this phase's up (the previous phase settled, plus its own checks)" })
+          .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config)" })
+          .option("context", { type: "string", describe: "Context (default: unchain:cluster.kubeContext, else one named after the cluster)" })
+          .option("json", { type: "boolean" })
+          .example("$0 check -s prod-eu-west-1", "is the cluster settled in its applied phase?")
+          .example("$0 check -s prod-eu-west-1 --before 2", "may phase 2 start? (includes PDBs that would block the drain)"),
+      async (a) => {
+        const dir = projectDir(a.cwd);
+        const stack = a.stack;
+        const config = checkedConfig(dir, stack);
+        const before = phaseArg("before", a.before);
+        let phase = phaseArg("phase", a.phase);
+        if (phase === undefined && before === undefined) {
+          const env = driverEnvironment(dir, process.env, { passphrase: false, cli: false });
+          const p = env.backendPath ? (await appliedPhases(env, [stack])).get(stack) : undefined;
+          phase = p?.exists && p.applied !== undefined ? p.applied : config.phase;
+        }
+        const kc = kubeConfigFor(stack, config, { ...(a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}), ...(a.context ? { context: a.context } : {}) });
+        const run = before !== undefined ? await runHealthGate(kc, config, before, "before") : await runHealthGate(kc, config, phase!, "after");
+        const title = before !== undefined ? `health gate before phase ${before}` : `health gate after phase ${phase}`;
+        if (a.json) process.stdout.write(JSON.stringify({ stack, gate: title, passed: run.passed, results: run.results }, null, 2) + "\n");
+        else process.stdout.write(`${stack}: ${title}: ${run.passed ? "passed" : "FAILED"}\n${run.text}\n`);
+        exitCode = run.passed ? 0 : 1;
+      },
+    )
+    .command(
+      "drain",
+      "Move workloads off the pools of a role: cordon, evict through the Eviction API (PDBs respected), a node at a time. A dry run unless --yes",
+      (y) =>
+        y
+          .option("stack", { alias: "s", type: "string", demandOption: true, describe: "The stack (cluster)" })
+          .option("role", { choices: ["both", "chained", "aws"] as const, demandOption: true, describe: "The pools to drain: both (= chained, before phase 2) or aws (before phase 6)" })
+          .option("yes", { alias: "y", type: "boolean", default: false, describe: "Drain. Without it, say what would happen" })
+          .option("nodes-at-once", { type: "number", default: 1, describe: "Nodes drained at the same time" })
+          .option("timeout", { type: "number", default: 600, describe: "Seconds a node may take to empty" })
+          .option("kubeconfig", { type: "string" })
+          .option("context", { type: "string" })
+          .example("$0 drain -s prod-eu-west-1 --role both", "what draining the chained pools would do")
+          .example("$0 drain -s prod-eu-west-1 --role both --yes", "drain them"),
+      async (a) => {
+        const dir = projectDir(a.cwd);
+        const config = checkedConfig(dir, a.stack);
+        const kc = kubeConfigFor(a.stack, config, { ...(a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}), ...(a.context ? { context: a.context } : {}) });
+        const role = a.role === "aws" ? "aws" : "chained";
+        if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
+        const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => process.stdout.write(l + "\n") });
+        process.stdout.write(r.message + "\n");
+        exitCode = r.ok ? 0 : 1;
       },
     )
     .command(

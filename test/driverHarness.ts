@@ -37,12 +37,12 @@ export interface SimProject {
   stacks: string[];
 }
 
-function stackFile(stack: string, phase: number): string {
+function stackFile(stack: string, phase: number, kubeContext?: string): string {
   const config = {
     "unchain:sandbox": true,
     "unchain:phase": phase,
     "unchain:minSchedulableNodesPerAz": 1,
-    "unchain:cluster": { name: stack, region: "eu-west-1", availabilityZones: [{ name: "eu-west-1a" }, { name: "eu-west-1b" }] },
+    "unchain:cluster": { name: stack, region: "eu-west-1", availabilityZones: [{ name: "eu-west-1a" }, { name: "eu-west-1b" }], ...(kubeContext ? { kubeContext } : {}) },
     "unchain:chainedPools": [{ name: "general", instanceTypes: ["t3.large"], size: { min: 2, desired: 2, max: 3 } }],
     "unchain:awsPools": [{ name: "general", instanceTypes: ["t3.large"], sizePerAz: { min: 1, desired: 1, max: 2 } }],
     "unchain:ciliumPools": [{ name: "general", instanceTypes: ["t3.large"], sizePerAz: { min: 1, desired: 1, max: 2 } }],
@@ -50,11 +50,11 @@ function stackFile(stack: string, phase: number): string {
   return `# ${stack}: a simulated cluster for the driver's tests\n${stringify({ config })}`;
 }
 
-export function simProject(waves: WaveSpec[], opts: { phase?: number } = {}): SimProject {
+export function simProject(waves: WaveSpec[], opts: { phase?: number; kubeContext?: string } = {}): SimProject {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-driver-"));
   fs.copyFileSync(path.join(PROJECT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
   const stacks = waves.flatMap((w) => w.stacks);
-  for (const s of stacks) fs.writeFileSync(path.join(dir, `Pulumi.${s}.yaml`), stackFile(s, opts.phase ?? 0));
+  for (const s of stacks) fs.writeFileSync(path.join(dir, `Pulumi.${s}.yaml`), stackFile(s, opts.phase ?? 0, opts.kubeContext));
   fs.writeFileSync(path.join(dir, "waves.yaml"), stringify({ waves: waves.map((w) => ({ concurrency: 1, onFailure: "stop", ...w })) }));
   return { dir, ledger: path.join(dir, "ledger.jsonl"), stacks };
 }
@@ -65,6 +65,8 @@ export interface SimEnv {
   replace?: string[];
   drop?: string[];
   drift?: string[];
+  /** Run the health gates against this kubeconfig (otherwise --skip-health-gates). */
+  kubeconfig?: string;
   extra?: Record<string, string>;
 }
 
@@ -99,7 +101,8 @@ export interface RunResult {
 /** `unchain <args>` in the project, with the test program for commands that run stacks. */
 export function startDriver(p: SimProject, args: string[], sim: SimEnv = {}): { child: ChildProcess; done: Promise<RunResult> } {
   const needsProgram = ["advance", "preview"].includes(args[0]);
-  const child = spawn(process.execPath, [BIN, ...args, "-C", p.dir, ...(needsProgram ? ["--program", SIM_PROGRAM] : [])], { env: driverEnv(p, sim), stdio: ["ignore", "pipe", "pipe"] });
+  const health = args[0] !== "advance" ? [] : sim.kubeconfig ? ["--kubeconfig", sim.kubeconfig] : ["--skip-health-gates"];
+  const child = spawn(process.execPath, [BIN, ...args, ...health, "-C", p.dir, ...(needsProgram ? ["--program", SIM_PROGRAM] : [])], { env: driverEnv(p, sim), stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -13,6 +13,8 @@ import { validateStackConfig } from "../config/validate";
 import { PROJECT } from "./helpers";
 import { desiredState, isClosingTaint, PhaseState } from "../steps/desired";
 import { CheckName, GateStep, PHASES, PhaseNumber } from "../steps/phases";
+import { checkedConfig } from "../automation/driver/runner";
+import { appliedSequence, ensurePulumi, runDriverCli, simProject, summaryOf } from "./driverHarness";
 import { ApiServer, startApiServer } from "./kubeHarness";
 import { Stage } from "./kubeStage";
 
@@ -41,8 +43,8 @@ const CONFIG = clusterConfig();
 const stateAt = (phase: number): PhaseState => desiredState(CONFIG, phase as PhaseNumber);
 
 /** Stages a cluster settled in `phase`: two nodes per node group, DaemonSets where the phase puts them, a workload pod per node (with a CiliumEndpoint on Cilium nodes), CoreDNS on the first open pool. */
-async function settled(stage: Stage, phase: number): Promise<{ nodes: Array<{ name: string; role: string }> }> {
-  const state = stateAt(phase);
+async function settled(stage: Stage, phase: number, config: ClusterConfig = CONFIG): Promise<{ nodes: Array<{ name: string; role: string }> }> {
+  const state = desiredState(config, phase as PhaseNumber);
   const spec = PHASES[phase];
   const ciliumRoles = spec.cilium.release === "none" ? [] : spec.cilium.roles;
   const nodes: Array<{ name: string; role: string }> = [];
@@ -194,6 +196,32 @@ describe("health gates against a real API server", function () {
     expect(r).to.include({ ok: false, severity: "note" });
     expect(r.findings[0]).to.match(/^NetworkPolicy default\/web-only selects 4 pods on aws pools, where nothing enforces it/);
     expect(gatePassed(rs), describeResults(rs)).to.equal(true);
+  });
+
+  it("stops the driver when a phase's health gate fails after its up: the next phase does not start", async function () {
+    this.timeout(10 * 60_000);
+    ensurePulumi();
+    const p = simProject([{ name: "w", stacks: ["hg1"] }], { kubeContext: "test" });
+    const { nodes } = await settled(stage, 0, checkedConfig(p.dir, "hg1"));
+    await stage.setNodeReady(nodes[1].name, false);
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { kubeconfig: api.kubeconfigFile });
+    expect(r.code, r.stdout).to.equal(1);
+    const hg1 = summaryOf(r).results.find((x) => x.stack === "hg1")!;
+    expect(hg1).to.deep.include({ status: "failed", phase: 0, phasesApplied: [] });
+    expect(hg1.error).to.contain("phase 0 was applied, but its health gate failed");
+    expect(hg1.error).to.contain(`${nodes[1].name}: KubeletNotReady`);
+    expect(appliedSequence(p, "hg1"), "phase 1 never started").to.deep.equal([0]);
+
+    // Still not Ready: the next run checks phase 0 again before phase 1, and stops before its up.
+    const again = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { kubeconfig: api.kubeconfigFile });
+    expect(summaryOf(again).results[0]).to.deep.include({ status: "failed", phase: 1 });
+    expect(summaryOf(again).results[0].error).to.match(/^health gate before phase 1 failed/);
+    expect(appliedSequence(p, "hg1")).to.deep.equal([0]);
+
+    await stage.setNodeReady(nodes[1].name, true);
+    const check = await runDriverCli(p, ["check", "--stack", "hg1", "--kubeconfig", api.kubeconfigFile]);
+    expect(check.code, check.stdout).to.equal(0);
+    expect(check.stdout.startsWith(`hg1: health gate after phase 0: passed\n✔ nodesReady: all ${nodes.length} nodes Ready\n`), check.stdout).to.equal(true);
   });
 
   describe("drain", () => {

@@ -18,7 +18,9 @@ export type AuditAction =
   | "preview"
   | "gate"
   | "up"
-  | "verify";
+  | "verify"
+  | "health"
+  | "drain";
 
 export interface AuditEntry {
   time: string;

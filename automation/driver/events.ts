@@ -4,7 +4,7 @@
  */
 import { ChangeCounts } from "./previewGate";
 
-export type PhaseStep = "set-config" | "preview" | "gate" | "up" | "verify";
+export type PhaseStep = "set-config" | "preview" | "gate" | "health" | "drain" | "up" | "verify";
 
 export type StackStatus =
   /** Reached the target phase in this run. */

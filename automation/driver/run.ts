@@ -14,7 +14,7 @@ import { driverEnvironment } from "./environment";
 import { StackResult } from "./events";
 import { describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock } from "./locks";
 import { exitCodeOf, OutputMode, reporter } from "./progress";
-import { advanceStack, previewStack, RunContext } from "./runner";
+import { advanceStack, HealthOptions, previewStack, RunContext } from "./runner";
 import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, sandboxInFile, unchainProgram } from "./stacks";
 import { describePause, pauseState, runWaves } from "./waves";
 
@@ -35,6 +35,8 @@ export interface DriverOptions extends Selection {
   output: OutputMode;
   /** A module exporting `program` to run instead of unchain's (the driver's tests). */
   programModule?: string;
+  /** Health gates around every up; undefined: skipped (--skip-health-gates). */
+  health?: HealthOptions;
   argv: string[];
 }
 
@@ -93,12 +95,14 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     cancelStaleLocks: o.cancelStaleLocks,
     emit: rep.sink,
     stopRequested: () => undefined,
+    ...(o.health ? { health: o.health } : {}),
   };
   const startedAt = Date.now();
   const pause = pauseState(env.stateDir);
   if (pause) rep.sink({ type: "note", level: "warning", message: `${describePause(pause)}: no stack will start` });
   audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
   rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
+  if (o.apply && !o.health) rep.sink({ type: "note", level: "warning", message: "health gates skipped (--skip-health-gates): nothing checks the clusters between phases" });
   const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder }, (c, s, w) =>
     o.command === "advance" ? advanceStack(c, s, o.target, w) : previewStack(c, s, o.target, w),
   );

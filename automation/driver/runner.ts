@@ -8,7 +8,15 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConcurrentUpdateError, EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { loadStack } from "../../config/load";
+import { ConfigError } from "../../config/problems";
+import { ClusterConfig } from "../../config/types";
+import { validateStackConfig } from "../../config/validate";
 import { PHASES, PhaseNumber } from "../../steps/phases";
+import { PoolRole } from "../../steps/roles";
+import { drainRole } from "../health/drain";
+import { gateSteps, KubeAccess, kubeConfigFor, runGateSteps, runHealthGate } from "../health/gate";
 import { AuditLog } from "./audit";
 import { DriverEnvironment } from "./environment";
 import { EventSink, StackResult } from "./events";
@@ -29,6 +37,41 @@ export interface RunContext {
   emit: EventSink;
   /** Asked between phases: a reason to start no further phase (pause switch, wave stopping). */
   stopRequested: () => string | undefined;
+  /** Health gates around every up (absent: --skip-health-gates). */
+  health?: HealthOptions;
+}
+
+export interface HealthOptions {
+  access: KubeAccess;
+  /** Run the phase's drains (1→2, 5→6) instead of only checking that the pools are empty. */
+  drain: boolean;
+  nodesAtOnce: number;
+  perNodeTimeoutMs: number;
+}
+
+/**
+ * The health gate before phase N's up: phase N-1's settled checks and N's own, in order; where the
+ * phase drains a role, the checks before the drain run first, then the drain (if asked), then the
+ * rest. Returns why it failed, or undefined.
+ */
+async function healthBefore(ctx: RunContext, name: string, config: ClusterConfig, kc: KubeConfig, phase: PhaseNumber): Promise<string | undefined> {
+  const h = ctx.health!;
+  const { steps, statePhase } = gateSteps(phase, "before");
+  const d = steps.findIndex((s) => s.kind === "drain");
+  const first = d < 0 ? steps : steps.slice(0, d);
+  const a = await runGateSteps(kc, config, statePhase, first);
+  if (!a.passed) return `health gate before phase ${phase} failed:\n${a.text}`;
+  if (d < 0) return undefined;
+  const drain = steps[d] as { kind: "drain"; role: PoolRole };
+  if (h.drain) {
+    ctx.emit({ type: "step", stack: name, phase, step: "drain", message: `${drain.role} pools` });
+    const r = await drainRole(kc, { role: drain.role, apply: true, nodesAtOnce: h.nodesAtOnce, perNodeTimeoutMs: h.perNodeTimeoutMs, say: (line) => ctx.emit({ type: "note", stack: name, level: "info", message: line }) });
+    ctx.audit.append({ action: "drain", stack: name, phase, result: r.ok ? "ok" : "failed", message: r.message });
+    if (!r.ok) return r.message;
+  }
+  const b = await runGateSteps(kc, config, statePhase, steps.slice(d));
+  if (!b.passed) return `health gate before phase ${phase} failed${h.drain ? "" : ` (the ${drain.role} pools must be drained first: unchain drain --stack ${name} --role ${drain.role} --yes, or advance with --drain)`}:\n${b.text}`;
+  return undefined;
 }
 
 
@@ -45,6 +88,12 @@ function collectErrors(into: string[]) {
     const d = ev.diagnosticEvent;
     if (d && d.severity === "error") into.push(d.message.replace(/\x1b\[[0-9;]*m/g, ""));
   };
+}
+
+export function checkedConfig(projectDir: string, stack: string): ClusterConfig {
+  const { config, problems } = validateStackConfig(stack, loadStack(projectDir, stack).raw);
+  if (!config) throw new ConfigError(stack, `Pulumi.${stack}.yaml`, problems);
+  return config;
 }
 
 export function planFile(env: DriverEnvironment, stack: string, phase: number, runId: string): string {
@@ -110,6 +159,19 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
     return { status: "previewed", changes: verdict.counts };
   }
 
+  let kube: { kc: KubeConfig; config: ClusterConfig } | undefined;
+  if (ctx.health) {
+    emit({ type: "step", stack: name, phase, step: "health" });
+    const config = checkedConfig(env.projectDir, name);
+    kube = { kc: kubeConfigFor(name, config, ctx.health.access), config };
+    const why = await healthBefore(ctx, name, config, kube.kc, phase);
+    audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `before phase ${phase}: passed` });
+    if (why) {
+      await restore();
+      return { status: "failed", changes: verdict.counts, error: why };
+    }
+  }
+
   // Up, held to the plan: a change the preview did not show fails the update instead of happening.
   emit({ type: "step", stack: name, phase, step: "up", message: describeCounts(verdict.counts) });
   const total = verdict.steps.length;
@@ -156,7 +218,15 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
     }
   }
   audit.append({ action: "verify", stack: name, wave, phase, result: error ? "failed" : "ok", ...(error ? { message: error } : {}) });
-  return error ? { status: "failed", changes: verdict.counts, error } : { status: "applied", changes: verdict.counts };
+  if (error) return { status: "failed", changes: verdict.counts, error };
+  if (kube) {
+    emit({ type: "step", stack: name, phase, step: "health" });
+    const after = await runHealthGate(kube.kc, kube.config, phase, "after");
+    const why = after.passed ? undefined : `phase ${phase} was applied, but its health gate failed; the run stops here (fix the cluster, then run again: the gate is checked again before phase ${phase + 1}):\n${after.text}`;
+    audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `after phase ${phase}: passed` });
+    if (why) return { status: "failed", changes: verdict.counts, error: why };
+  }
+  return { status: "applied", changes: verdict.counts };
 }
 
 /** The phases still to apply: from the backend's applied phase (or, for a stack never applied, the phase its file names) to the target. */
