@@ -104,6 +104,13 @@ describe("health gates against a real API server", function () {
     expect(result(rs, "daemonSetsPlaced").summary).to.match(/aws-node 4\/4, cilium 4\/4, cilium-envoy 4\/4/);
   });
 
+  it("reads every page of every list: the same verdicts with two objects per page", async () => {
+    await settled(stage, 4);
+    const rs = runChecks(await readCluster(api.kubeconfig, 2), stateAt(4), PHASES[4].after, CONFIG.awsPoolTaintKey);
+    expect(gatePassed(rs), describeResults(rs)).to.equal(true);
+    expect(result(rs, "noUnmanagedPods").summary).to.equal("all 4 pods on Cilium nodes have a CiliumEndpoint");
+  });
+
   it("nodesReady names the node that is not Ready", async () => {
     await settled(stage, 1);
     await stage.setNodeReady(`${stateAt(1).pools[0].nodeGroupName}-1`, false);

@@ -78,19 +78,20 @@ export interface ClusterSnapshot {
 }
 
 /** Every page of a list call. */
-async function listAll<T>(page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+async function listAll<T>(page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string; continue?: string } }>): Promise<T[]> {
   const out: T[] = [];
   let cont: string | undefined;
   do {
     const r = await page(cont);
     out.push(...r.items);
-    cont = r.metadata?._continue || undefined;
+    // Typed lists spell the token _continue; custom objects come back as the API's own JSON: continue.
+    cont = r.metadata?._continue || r.metadata?.continue || undefined;
   } while (cont);
   return out;
 }
 
+/** Objects per list call: big pages keep a 10,000-pod cluster to a handful of calls. */
 const PAGE = 2000;
-const opt = (cont: string | undefined) => ({ limit: PAGE, ...(cont ? { _continue: cont } : {}) });
 
 export function nodeInfo(n: k8s.V1Node): NodeInfo {
   const ready = n.status?.conditions?.find((c) => c.type === "Ready");
@@ -132,10 +133,11 @@ export function pdbInfo(p: k8s.V1PodDisruptionBudget): PdbInfo {
 
 interface CustomList {
   items: Array<{ metadata: { name: string; namespace?: string }; spec?: { endpointSelector?: LabelSelector } }>;
-  metadata?: { _continue?: string };
+  metadata?: { continue?: string };
 }
 
-export async function readCluster(kc: k8s.KubeConfig): Promise<ClusterSnapshot> {
+export async function readCluster(kc: k8s.KubeConfig, pageSize = PAGE): Promise<ClusterSnapshot> {
+  const opt = (cont: string | undefined) => ({ limit: pageSize, ...(cont ? { _continue: cont } : {}) });
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const policy = kc.makeApiClient(k8s.PolicyV1Api);
