@@ -18,7 +18,8 @@ import { appliedPhases } from "./driver/stacks";
 import { drainRole } from "./health/drain";
 import { kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
-import { renderStatus, runDriver, stackStatus } from "./driver/run";
+import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
+import { buildReview, knownSecrets, renderReview, reviewJson, touchedStacks } from "./review/review";
 import { describePause, pauseState, setPause } from "./driver/waves";
 
 class UsageError extends Error {}
@@ -229,6 +230,44 @@ export async function main(argv: string[]): Promise<number> {
         const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => process.stdout.write(l + "\n") });
         process.stdout.write(r.message + "\n");
         exitCode = r.ok ? 0 : 1;
+      },
+    )
+    .command(
+      "review",
+      "For a pull request: per touched stack, the phase it moves to, the offline plan's diff, the invariants and (with --live) the real preview; Markdown for a comment, and JSON",
+      (y) =>
+        y
+          .option("changed-since", { type: "string", describe: "Git ref the change is against (e.g. origin/main): review the stacks it touches" })
+          .option("stacks", { alias: ["s", "stack"], type: "string", array: true, describe: "Review these stacks (default: every stack, or those --changed-since touches)" })
+          .option("out", { type: "string", describe: "Write the Markdown here (default: standard output)" })
+          .option("json", { type: "string", describe: "Also write the JSON form here" })
+          .option("live", { type: "boolean", default: false, describe: "Also preview each stack's phase for real through the driver (needs credentials, a backend, the passphrase)" })
+          .option("limit", { type: "number", default: 65536, describe: "Largest Markdown, in characters (a GitHub comment holds 65,536)" })
+          .option("program", { type: "string", hidden: true })
+          .example("$0 review --changed-since origin/main --out review.md --json review.json", "what a pull request does, per cluster"),
+      async (a) => {
+        const dir = projectDir(a.cwd);
+        const known = listStacks(dir);
+        let stacks = (a.stacks as string[] | undefined) ?? known;
+        let why: Map<string, string> | undefined;
+        if (a["changed-since"]) {
+          const t = touchedStacks(dir, a["changed-since"]);
+          why = t.why;
+          stacks = a.stacks ? stacks.filter((s) => t.stacks.includes(s)) : t.stacks;
+        }
+        for (const s of stacks) if (!known.includes(s)) throw new UsageError(`no stack "${s}" (no Pulumi.${s}.yaml in ${dir})`);
+        const review = await buildReview(dir, {
+          stacks,
+          ...(why ? { why } : {}),
+          ...(a["changed-since"] ? { base: a["changed-since"] } : {}),
+          ...(a.live ? { live: livePreviewer(dir, a.program) } : {}),
+        });
+        const secrets = knownSecrets(process.env, dir);
+        const md = renderReview(review, { limit: a.limit, secrets });
+        if (a.out) fs.writeFileSync(a.out, md + "\n");
+        else process.stdout.write(md + "\n");
+        if (a.json) fs.writeFileSync(a.json, reviewJson(review, md, secrets) + "\n");
+        exitCode = review.ok ? 0 : 1;
       },
     )
     .command(

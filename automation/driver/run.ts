@@ -185,3 +185,21 @@ export function renderStatus(rows: StackStatusRow[], pausedBy?: string): string 
   if (pausedBy) lines.push("", `Paused: ${pausedBy}`);
   return lines.join("\n");
 }
+
+/** Real previews for `unchain review --live`: the driver's preview and gate, one stack at a time, quietly. */
+export function livePreviewer(projectDir: string, programModule?: string): (stack: string, phase: PhaseNumber) => Promise<StackResult> {
+  const env = driverEnvironment(projectDir);
+  const runId = newRunId();
+  const ctx: RunContext = {
+    env,
+    program: programModule ? programFromModule(programModule) : unchainProgram(),
+    runId,
+    me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command: "unchain review --live", since: new Date().toISOString() },
+    audit: new AuditLog(env.stateDir, runId, env.operator),
+    apply: false,
+    cancelStaleLocks: false,
+    emit: () => undefined,
+    stopRequested: () => undefined,
+  };
+  return (stack, phase) => previewStack(ctx, stack, phase);
+}

@@ -63,7 +63,7 @@ function describeCreate(c: ResourceChange, inputs: Obj | undefined): string {
   }
 }
 
-function changeLines(c: ResourceChange, inputs: Obj | undefined, indent: string): string[] {
+export function changeLines(c: ResourceChange, inputs: Obj | undefined, indent: string): string[] {
   const label = `${c.kind}${c.role ? ` ${c.role}` : ""}${c.release ? ` ${c.release}` : ""}`;
   const lines = [`${indent}${SYMBOL[c.op] ?? "?"} ${c.op.padEnd(7)} ${c.name}  (${label}, ${c.type})${c.allowed ? "" : "  ✗ NOT ALLOWED"}`];
   if (!c.allowed && c.reason) lines.push(`${indent}    ✗ ${c.reason}`);
