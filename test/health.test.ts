@@ -14,7 +14,9 @@ import { PROJECT } from "./helpers";
 import { desiredState, isClosingTaint, PhaseState } from "../steps/desired";
 import { CheckName, GateStep, PHASES, PhaseNumber } from "../steps/phases";
 import { checkedConfig } from "../automation/driver/runner";
-import { appliedSequence, ensurePulumi, runDriverCli, simProject, summaryOf } from "./driverHarness";
+import * as path from "node:path";
+import { readAudit } from "../automation/driver/audit";
+import { appliedSequence, ensurePulumi, ledger, runDriverCli, simProject, summaryOf } from "./driverHarness";
 import { ApiServer, startApiServer } from "./kubeHarness";
 import { Stage } from "./kubeStage";
 
@@ -187,6 +189,11 @@ describe("health gates against a real API server", function () {
 
   it("blockingPdbs names each budget that allows no disruption and the pods it covers, before any drain", async () => {
     const { nodes } = await settled(stage, 1);
+    await stage.pdb("default", "web", { app: "web" }, 1);
+    const allows = result(await gate(2, PHASES[2].before), "blockingPdbs");
+    expect(allows.ok, allows.summary).to.equal(true);
+    expect(allows.summary).to.equal("no PodDisruptionBudget blocks draining chained pools (cni=both) (2 workload pods)");
+    await stage.policy.deleteNamespacedPodDisruptionBudget({ name: "web", namespace: "default" });
     await stage.pdb("default", "web", { app: "web" }, 0);
     const rs = await gate(2, PHASES[2].before);
     const r = result(rs, "blockingPdbs");
@@ -229,6 +236,40 @@ describe("health gates against a real API server", function () {
     const check = await runDriverCli(p, ["check", "--stack", "hg1", "--kubeconfig", api.kubeconfigFile]);
     expect(check.code, check.stdout).to.equal(0);
     expect(check.stdout.startsWith(`hg1: health gate after phase 0: passed\n✔ nodesReady: all ${nodes.length} nodes Ready\n`), check.stdout).to.equal(true);
+  });
+
+  it("with --drain, the driver drains the chained pools between phases 1 and 2, then goes on", async function () {
+    this.timeout(10 * 60_000);
+    const p = simProject([{ name: "w", stacks: ["dr1"] }], { kubeContext: "test" });
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes"])).code).to.equal(0);
+    const config = checkedConfig(p.dir, "dr1");
+    const { nodes } = await settled(stage, 1, config);
+    const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+    // Playing the cloud and the kubelets: evicted pods go; when the up deletes the chained node
+    // groups, their nodes (and the DaemonSet pods on them) go too.
+    let on = true;
+    const world = (async () => {
+      while (on) {
+        await stage.finishTerminating().catch(() => 0);
+        if (ledger(p).some((l) => l.op === "delete" && l.kind === "nodeGroup" && l.name.startsWith("chained")))
+          for (const n of chained) {
+            await stage.core.deleteCollectionNamespacedPod({ namespace: "kube-system", fieldSelector: `spec.nodeName=${n}`, gracePeriodSeconds: 0 }).catch(() => undefined);
+            await stage.core.deleteNode({ name: n }).catch(() => undefined);
+          }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      const r = await runDriverCli(p, ["advance", "--all", "--to", "2", "--yes", "--json", "--drain", "--drain-timeout", "30"], { kubeconfig: api.kubeconfigFile });
+      expect(r.code, r.stdout).to.equal(0);
+      expect(r.stdout).to.contain('"step":"drain"');
+      for (const n of chained) expect(r.stdout).to.contain(`${n}: drained`);
+      expect(appliedSequence(p, "dr1")).to.deep.equal([0, 1, 2]);
+      expect(readAudit(path.join(p.dir, ".unchain")).filter((e) => e.action === "drain").map((e) => e.result)).to.deep.equal(["ok"]);
+    } finally {
+      on = false;
+      await world;
+    }
   });
 
   describe("drain", () => {
