@@ -30,10 +30,14 @@ export interface KubeAccess {
 export function kubeConfigFor(stack: string, config: ClusterConfig, access: KubeAccess = {}): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   const file = access.kubeconfig;
-  if (file) {
-    if (!fs.existsSync(file)) throw new UserError(`--kubeconfig ${file}: no such file`);
-    kc.loadFromFile(file);
-  } else kc.loadFromDefault();
+  if (file && !fs.existsSync(file)) throw new UserError(`--kubeconfig ${file}: no such file`);
+  try {
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (e) {
+    const which = file ?? process.env.KUBECONFIG ?? "~/.kube/config";
+    throw new UserError(`stack ${stack}: cannot read the kubeconfig ${which}: ${(e as Error).message.split("\n")[0]}. Point --kubeconfig or KUBECONFIG at a readable file.`);
+  }
   const context = access.context ?? config.kubeContext ?? config.clusterName;
   if (!kc.getContextObject(context)) {
     const known = kc.getContexts().map((c) => c.name);
