@@ -8,7 +8,7 @@ import * as path from "node:path";
 import yargs from "yargs";
 import { listStacks } from "../config/load";
 import { UserError } from "../config/problems";
-import { loadWaves, Wave } from "../config/waves";
+import { projectWaves } from "../config/waves";
 import { isPhaseNumber, PhaseNumber } from "../steps/phases";
 import { planFleet } from "./plan/plan";
 import { renderMarkdown, renderTable } from "./plan/report";
@@ -16,7 +16,7 @@ import { driverEnvironment, operatorName } from "./driver/environment";
 import { checkedConfig } from "./driver/runner";
 import { appliedPhases } from "./driver/stacks";
 import { drainRole } from "./health/drain";
-import { kubeConfigFor, runHealthGate } from "./health/gate";
+import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
 import { buildReview, knownSecrets, renderReview, reviewJson, touchedStacks } from "./review/review";
@@ -66,6 +66,11 @@ function selection<T>(y: yargs.Argv<T>) {
     });
 }
 
+/** --kubeconfig and --context, for check and drain. */
+function kubeAccess(a: { kubeconfig?: string | undefined; context?: string | undefined }): KubeAccess {
+  return { ...(a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}), ...(a.context ? { context: a.context } : {}) };
+}
+
 /** What preview and advance share: the selection, the output mode, the program. */
 function runArgs(a: { wave?: string[]; all?: boolean; stack?: string[]; concurrency?: number; json?: boolean; program?: string; cwd?: string }) {
   return {
@@ -111,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
         const to = phaseArg("to", a.to);
         const stacks = a.all ? known : (a.stack as string[]);
         for (const s of stacks) if (!known.includes(s)) throw new UserError(`no stack "${s}" in ${dir} (no Pulumi.${s}.yaml). Stacks: ${known.join(", ")}`);
-        const waves: Wave[] | undefined = loadWaves(dir, known, known.filter((s) => s === "dev"));
+        const { waves } = projectWaves(dir);
         const waveOf = (s: string) => waves?.find((w) => w.stacks.includes(s))?.name;
         const order = (s: string) => (waves ? waves.findIndex((w) => w.stacks.includes(s)) : 0);
         const sorted = [...stacks].sort((x, y) => order(x) - order(y) || x.localeCompare(y));
@@ -199,7 +204,7 @@ export async function main(argv: string[]): Promise<number> {
           const p = env.backendPath ? (await appliedPhases(env, [stack])).get(stack) : undefined;
           phase = p?.exists && p.applied !== undefined ? p.applied : config.phase;
         }
-        const kc = kubeConfigFor(stack, config, { ...(a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}), ...(a.context ? { context: a.context } : {}) });
+        const kc = kubeConfigFor(stack, config, kubeAccess(a));
         const run = before !== undefined ? await runHealthGate(kc, config, before, "before") : await runHealthGate(kc, config, phase!, "after");
         const title = before !== undefined ? `health gate before phase ${before}` : `health gate after phase ${phase}`;
         if (a.json) process.stdout.write(JSON.stringify({ stack, gate: title, passed: run.passed, results: run.results }, null, 2) + "\n");
@@ -224,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       async (a) => {
         const dir = projectDir(a.cwd);
         const config = checkedConfig(dir, a.stack);
-        const kc = kubeConfigFor(a.stack, config, { ...(a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}), ...(a.context ? { context: a.context } : {}) });
+        const kc = kubeConfigFor(a.stack, config, kubeAccess(a));
         const role = a.role === "aws" ? "aws" : "chained";
         if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
         const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => process.stdout.write(l + "\n") });

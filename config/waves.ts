@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { listStacks, loadStack } from "./load";
 import { ConfigError, Problem } from "./problems";
 
 export type FailurePolicy = "stop" | "finish-running";
@@ -52,6 +53,13 @@ export function validateWaves(raw: unknown, knownStacks: string[]): { waves?: Wa
   if (waves.length && waves[0].stacks.length > 2 && waves.length > 1)
     add("waves[0].stacks", `the first wave moves ${waves[0].stacks.length} clusters`, "start with a canary wave of one or two clusters");
   return problems.length ? { problems } : { waves, problems };
+}
+
+/** The project's stacks and its wave plan ([] without waves.yaml); sandbox stacks need no wave. */
+export function projectWaves(dir: string): { known: string[]; waves: Wave[] } {
+  const known = listStacks(dir);
+  const sandboxes = known.filter((s) => loadStack(dir, s).raw.sandbox === true);
+  return { known, waves: loadWaves(dir, known, sandboxes) ?? [] };
 }
 
 /** Reads and validates waves.yaml; undefined when the project has none. */

@@ -18,21 +18,19 @@ export function typeChain(urn: string): string[] {
   return parts.length >= 4 ? parts[2].split("$") : [];
 }
 
+/** Kinds of resource known by their own type. */
+const TYPE_KIND: Record<string, ResourceKind> = {
+  "aws:eks/nodeGroup:NodeGroup": "nodePool",
+  "kubernetes:helm.sh/v3:Release": "ciliumRelease",
+  "aws:eks/addon:Addon": "vpcCniAddon",
+};
+
+/** Kinds of resource known by the unchain component that holds them. */
 const OWNER_KIND: Record<string, ResourceKind> = {
   "unchain:index:NodePool": "nodePool",
   "unchain:index:CiliumRelease": "ciliumRelease",
   "unchain:index:VpcCniAddon": "vpcCniAddon",
 };
-
-function nodePool(inputs: Record<string, unknown>): Classified {
-  const role = roleOfLabel(((inputs.labels ?? {}) as Record<string, string>).cni);
-  return role ? { kind: "nodePool", role } : { kind: "nodePool" };
-}
-
-function ciliumRelease(inputs: Record<string, unknown>): Classified {
-  const values = (inputs.values ?? {}) as { ipam?: { mode?: string } };
-  return { kind: "ciliumRelease", release: values.ipam?.mode === "eni" ? "eni" : "chained" };
-}
 
 /**
  * A resource's kind comes from its own type, or else from the unchain component that owns it: a
@@ -45,23 +43,19 @@ export function classify(urn: string, type: string, inputs: Record<string, unkno
   if (chain.includes("unchain:index:Sandbox")) return { kind: "sandbox" };
   if (chain.includes("unchain:index:CiliumOperatorRole")) return { kind: "operatorRole" };
   if (chain.includes("unchain:index:NodeAgent")) return { kind: "nodeAgent" };
-  switch (type) {
-    case "aws:eks/nodeGroup:NodeGroup":
-      return nodePool(inputs);
-    case "kubernetes:helm.sh/v3:Release":
-      return ciliumRelease(inputs);
-    case "aws:eks/addon:Addon":
-      return { kind: "vpcCniAddon" };
-  }
-  if (type.startsWith("unchain:")) return { kind: "component" };
   const owner = [...chain.slice(0, -1)].reverse().find((t) => t.startsWith("unchain:index:"));
-  switch (owner && OWNER_KIND[owner]) {
-    case "nodePool":
-      return nodePool(inputs);
-    case "ciliumRelease":
-      return ciliumRelease(inputs);
+  const kind = TYPE_KIND[type] ?? (type.startsWith("unchain:") || !owner ? undefined : OWNER_KIND[owner]);
+  switch (kind) {
+    case "nodePool": {
+      const role = roleOfLabel(((inputs.labels ?? {}) as Record<string, string>).cni);
+      return role ? { kind, role } : { kind };
+    }
+    case "ciliumRelease": {
+      const values = (inputs.values ?? {}) as { ipam?: { mode?: string } };
+      return { kind, release: values.ipam?.mode === "eni" ? "eni" : "chained" };
+    }
     case "vpcCniAddon":
-      return { kind: "vpcCniAddon" };
+      return { kind };
   }
   return { kind: "component" };
 }

@@ -134,7 +134,7 @@ export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = p
   };
 }
 
-let commands = new Map<string, Promise<PulumiCommand>>();
+const commands = new Map<string, Promise<PulumiCommand>>();
 
 /** One PulumiCommand per binary: `PulumiCommand.get` runs `pulumi version`, once is enough. */
 export function pulumiCommand(binary: string): Promise<PulumiCommand> {
@@ -149,7 +149,3 @@ export function pulumiCommand(binary: string): Promise<PulumiCommand> {
   return c;
 }
 
-/** For tests that swap binaries. */
-export function forgetPulumiCommands(): void {
-  commands = new Map();
-}

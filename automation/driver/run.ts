@@ -4,19 +4,17 @@
  */
 import { randomBytes } from "node:crypto";
 import * as os from "node:os";
-import { listStacks, loadStack } from "../../config/load";
-import { ConfigError, UserError } from "../../config/problems";
-import { validateStackConfig } from "../../config/validate";
-import { loadWaves, Wave } from "../../config/waves";
+import { UserError } from "../../config/problems";
+import { projectWaves, Wave } from "../../config/waves";
 import { PhaseNumber } from "../../steps/phases";
 import { AuditEntry, AuditLog, readAudit } from "./audit";
 import { driverEnvironment } from "./environment";
 import { StackResult } from "./events";
 import { describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock } from "./locks";
 import { exitCodeOf, OutputMode, reporter } from "./progress";
-import { advanceStack, HealthOptions, previewStack, RunContext } from "./runner";
-import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, sandboxInFile, unchainProgram } from "./stacks";
-import { describePause, pauseState, runWaves } from "./waves";
+import { advanceStack, checkedConfig, HealthOptions, previewStack, RunContext } from "./runner";
+import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, unchainProgram } from "./stacks";
+import { pausedBecause, runWaves } from "./waves";
 
 export interface Selection {
   waves?: string[];
@@ -42,9 +40,7 @@ export interface DriverOptions extends Selection {
 
 /** The waves (in order) and stacks the selection names; every name checked against the project. */
 export function selectWaves(projectDir: string, sel: Selection): { selected: Wave[]; all: Wave[] } {
-  const known = listStacks(projectDir);
-  const sandboxes = known.filter((s) => sandboxInFile(projectDir, s));
-  const waves = loadWaves(projectDir, known, sandboxes) ?? [];
+  const { known, waves } = projectWaves(projectDir);
   if ((sel.all || sel.waves) && !waves.length) throw new UserError(`${projectDir} has no waves.yaml; name stacks with --stack, or write a wave plan`);
   for (const w of sel.waves ?? []) if (!waves.some((x) => x.name === w)) throw new UserError(`no wave "${w}" in waves.yaml. Waves: ${waves.map((x) => x.name).join(", ")}`);
   for (const s of sel.stacks ?? []) if (!known.includes(s)) throw new UserError(`no stack "${s}" (no Pulumi.${s}.yaml in ${projectDir}). Stacks: ${known.join(", ")}`);
@@ -62,14 +58,6 @@ export function selectWaves(projectDir: string, sel: Selection): { selected: Wav
   return { selected, all: waves };
 }
 
-function checkConfigs(projectDir: string, stacks: string[]): void {
-  for (const s of stacks) {
-    const src = loadStack(projectDir, s);
-    const { problems } = validateStackConfig(s, src.raw);
-    if (problems.length) throw new ConfigError(s, `Pulumi.${s}.yaml`, problems);
-  }
-}
-
 export function newRunId(): string {
   return `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${randomBytes(3).toString("hex")}`;
 }
@@ -77,7 +65,7 @@ export function newRunId(): string {
 export async function runDriver(o: DriverOptions): Promise<number> {
   const { selected, all } = selectWaves(o.projectDir, o);
   const stacks = selected.flatMap((w) => w.stacks);
-  checkConfigs(o.projectDir, stacks);
+  for (const s of stacks) checkedConfig(o.projectDir, s);
   const env = driverEnvironment(o.projectDir);
   const waves = o.concurrency ? selected.map((w) => ({ ...w, concurrency: o.concurrency! })) : selected;
   const program: PulumiProgram = o.programModule ? programFromModule(o.programModule) : unchainProgram();
@@ -98,8 +86,8 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     ...(o.health ? { health: o.health } : {}),
   };
   const startedAt = Date.now();
-  const pause = pauseState(env.stateDir);
-  if (pause) rep.sink({ type: "note", level: "warning", message: `${describePause(pause)}: no stack will start` });
+  const paused = pausedBecause(env.stateDir);
+  if (paused) rep.sink({ type: "note", level: "warning", message: `${paused}: no stack will start` });
   audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
   rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
   if (o.apply && !o.health) rep.sink({ type: "note", level: "warning", message: "health gates skipped (--skip-health-gates): nothing checks the clusters between phases" });
@@ -134,9 +122,7 @@ function lastResultOf(entries: AuditEntry[], stack: string): string | undefined 
 }
 
 export async function stackStatus(projectDir: string, sel: Selection): Promise<StackStatusRow[]> {
-  const known = listStacks(projectDir);
-  const sandboxes = known.filter((s) => sandboxInFile(projectDir, s));
-  const waves = loadWaves(projectDir, known, sandboxes) ?? [];
+  const { known, waves } = projectWaves(projectDir);
   const stacks = sel.all || (!sel.stacks && !sel.waves) ? known : selectWaves(projectDir, sel).selected.flatMap((w) => w.stacks);
   const env = driverEnvironment(projectDir, process.env, { passphrase: false, cli: false });
   const phases = await appliedPhases(env, stacks);

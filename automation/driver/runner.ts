@@ -110,7 +110,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   const { audit, emit, env } = ctx;
   const spec = PHASES[phase];
   const before = phaseInFile(env.projectDir, name);
-  const restore = async () => {
+  const restore = () => {
     if (before === undefined || before === phase) return;
     writePhase(env.projectDir, name, before);
     audit.append({ action: "restore-config", stack: name, wave, phase: before, result: "ok", message: `nothing of phase ${phase} was applied` });
@@ -139,7 +139,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   } catch (e) {
     const error = `preview of phase ${phase} failed: ${errorText(previewErrors, e)}`;
     audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
-    await restore();
+    restore();
     return { status: "failed", error };
   }
   const digest = createHash("sha256").update(fs.readFileSync(plan)).digest("hex");
@@ -150,12 +150,12 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   if (!verdict.passed) {
     const error = describeRefusal(name, spec, verdict);
     audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, planDigest: digest, message: error, dryRun: !ctx.apply });
-    await restore();
+    restore();
     return { status: "refused", changes: verdict.counts, error };
   }
   audit.append({ action: "gate", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, dryRun: !ctx.apply });
   if (!ctx.apply) {
-    await restore();
+    restore();
     return { status: "previewed", changes: verdict.counts };
   }
 
@@ -167,7 +167,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
     const why = await healthBefore(ctx, name, config, kube.kc, phase);
     audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `before phase ${phase}: passed` });
     if (why) {
-      await restore();
+      restore();
       return { status: "failed", changes: verdict.counts, error: why };
     }
   }

@@ -45,6 +45,16 @@ export function describePause(p: PauseState): string {
   return `paused by ${p.operator} since ${p.since}${p.reason ? ` (${p.reason})` : ""}; unchain unpause to go on`;
 }
 
+/** Why nothing new may start because of the pause switch, or undefined. */
+export function pausedBecause(stateDir: string): string | undefined {
+  const p = pauseState(stateDir);
+  return p ? describePause(p) : undefined;
+}
+
+function notStartedResult(stack: string, wave: string, target: number, why: string): StackResult {
+  return { stack, wave, status: "not-started", target, phasesApplied: [], durationMs: 0, error: why };
+}
+
 export interface WaveRunOptions {
   /** The waves to run, in order, each with the stacks selected from it. */
   waves: Wave[];
@@ -59,7 +69,7 @@ export async function runWaves(ctx: RunContext, opts: WaveRunOptions, action: St
   const results: StackResult[] = [];
   const notStarted = (stacks: string[], wave: string, why: string) => {
     for (const s of stacks) {
-      const r: StackResult = { stack: s, wave, status: "not-started", target: opts.target, phasesApplied: [], durationMs: 0, error: why };
+      const r = notStartedResult(s, wave, opts.target, why);
       results.push(r);
       ctx.emit({ type: "stack-end", result: r });
     }
@@ -70,10 +80,10 @@ export async function runWaves(ctx: RunContext, opts: WaveRunOptions, action: St
       notStarted(wave.stacks, wave.name, blocked);
       continue;
     }
-    const pause = pauseState(ctx.env.stateDir);
-    if (pause) {
-      notStarted(wave.stacks, wave.name, describePause(pause));
-      blocked = describePause(pause);
+    const paused = pausedBecause(ctx.env.stateDir);
+    if (paused) {
+      notStarted(wave.stacks, wave.name, paused);
+      blocked = paused;
       continue;
     }
     // A dry run changes nothing, so it previews every wave whatever the earlier ones did.
@@ -113,22 +123,12 @@ async function runWave(ctx: RunContext, wave: Wave, target: PhaseNumber, action:
   const queue = [...wave.stacks];
   const results: StackResult[] = [];
   let failure: string | undefined;
-  const stopRequested = () => {
-    const p = pauseState(ctx.env.stateDir);
-    if (p) return describePause(p);
-    if (failure && wave.onFailure === "stop") return `wave ${wave.name} stopped: ${failure}`;
-    return undefined;
-  };
+  const stopRequested = () => pausedBecause(ctx.env.stateDir) ?? (failure && wave.onFailure === "stop" ? `wave ${wave.name} stopped: ${failure}` : undefined);
   const stackCtx: RunContext = { ...ctx, stopRequested };
   const worker = async () => {
     for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-      const why = failure ? `wave ${wave.name} stopped after ${failure}` : (() => {
-        const p = pauseState(ctx.env.stateDir);
-        return p ? describePause(p) : undefined;
-      })();
-      const r: StackResult = why
-        ? { stack: s, wave: wave.name, status: "not-started", target, phasesApplied: [], durationMs: 0, error: why }
-        : await action(stackCtx, s, wave.name);
+      const why = failure ? `wave ${wave.name} stopped after ${failure}` : pausedBecause(ctx.env.stateDir);
+      const r = why ? notStartedResult(s, wave.name, target, why) : await action(stackCtx, s, wave.name);
       results.push(r);
       ctx.emit({ type: "stack-end", result: r });
       if (!failure && ctx.apply && (r.status === "failed" || r.status === "refused" || r.status === "locked")) failure = `${s} ${r.status}${r.phase !== undefined ? ` at phase ${r.phase}` : ""}`;
