@@ -20,9 +20,80 @@ import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
 import { buildReview, knownSecrets, renderReview, reviewJson, touchedStacks } from "./review/review";
+import type { AdoptRequest, AdoptResult } from "./adopt";
+import { loadStack } from "../config/load";
+import { parse as parseYaml } from "yaml";
 import { describePause, pauseState, setPause } from "./driver/waves";
 
 class UsageError extends Error {}
+
+/** The cluster, region and credentials a stack file names, to read its cluster again. */
+function requestFromStack(dir: string, stack: string): AdoptRequest {
+  const src = loadStack(dir, stack);
+  const cluster = src.raw.cluster as { name?: unknown; region?: unknown; kubeContext?: unknown } | undefined;
+  if (typeof cluster?.name !== "string" || typeof cluster.region !== "string") throw new UserError(`stack ${stack}: Pulumi.${stack}.yaml names no cluster (unchain:cluster.name and .region); adopt it with --cluster and --region`);
+  const roles = Array.isArray(src.aws.assumeRoles) ? (src.aws.assumeRoles as Array<{ roleArn?: unknown }>) : [];
+  const role = roles[roles.length - 1]?.roleArn;
+  return {
+    stack,
+    cluster: cluster.name,
+    region: cluster.region,
+    ...(typeof src.aws.profile === "string" ? { profile: src.aws.profile } : {}),
+    ...(typeof role === "string" ? { roleArn: role } : {}),
+    ...(typeof cluster.kubeContext === "string" ? { context: cluster.kubeContext } : {}),
+  };
+}
+
+function adoptableStack(dir: string, stack: string): boolean {
+  const raw = loadStack(dir, stack).raw;
+  return raw.sandbox !== true && typeof (raw.cluster as { name?: unknown } | undefined)?.name === "string";
+}
+
+/** `--clusters <file>`: [{ cluster, region, stack?, profile?, roleArn?, context? }]. */
+function clusterList(file: string): AdoptRequest[] {
+  let list: unknown;
+  try {
+    list = parseYaml(fs.readFileSync(file, "utf8"), { maxAliasCount: 100 });
+  } catch (e) {
+    throw new UserError(`--clusters ${file}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (!Array.isArray(list)) throw new UserError(`--clusters ${file}: must be a YAML list of { cluster, region, stack?, profile?, roleArn?, context? }`);
+  return list.map((x, i) => {
+    const o = (x ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(o)) if (!["cluster", "region", "stack", "profile", "roleArn", "context"].includes(key)) throw new UserError(`--clusters ${file}: item ${i}: unknown key ${key} (known: cluster, region, stack, profile, roleArn, context)`);
+    if (typeof o.cluster !== "string" || typeof o.region !== "string") throw new UserError(`--clusters ${file}: item ${i} needs cluster and region`);
+    return {
+      stack: typeof o.stack === "string" ? o.stack : o.cluster,
+      cluster: o.cluster,
+      region: o.region,
+      ...(typeof o.profile === "string" ? { profile: o.profile } : {}),
+      ...(typeof o.roleArn === "string" ? { roleArn: o.roleArn } : {}),
+      ...(typeof o.context === "string" ? { context: o.context } : {}),
+    };
+  });
+}
+
+/** Adopts each request, `concurrency` at a time; a failure of one (unreachable, refused) is its result, not the run's end. */
+async function runAdopts(dir: string, requests: AdoptRequest[], opts: { write: boolean; dryRun: boolean; concurrency: number }): Promise<AdoptResult[]> {
+  // Loaded on use: the AWS SDK's clients take a third of a second to load, which no other command needs.
+  const { adoptStack } = require("./adopt") as typeof import("./adopt");
+  const out: AdoptResult[] = new Array<AdoptResult>(requests.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(opts.concurrency, requests.length) }, async () => {
+      for (let i = next++; i < requests.length; i = next++) {
+        const req = requests[i];
+        try {
+          out[i] = await adoptStack(dir, req, opts);
+        } catch (e) {
+          if (!(e instanceof UserError)) throw e;
+          out[i] = { stack: req.stack, ok: false, lines: [`${req.stack}: ${e.message}`, "  nothing was written"], written: [], drift: [] };
+        }
+      }
+    }),
+  );
+  return out;
+}
 
 /** The project directory: --cwd, else the current directory if it holds Pulumi.yaml, else this package. */
 function projectDir(cwd: string | undefined): string {
@@ -125,6 +196,67 @@ export async function main(argv: string[]): Promise<number> {
         else if (a.format === "markdown") process.stdout.write(renderMarkdown(plan) + "\n");
         else process.stdout.write(renderTable(plan, { details: a.details ?? !a.all }) + "\n");
         exitCode = plan.ok ? 0 : 1;
+      },
+    )
+    .command(
+      "adopt",
+      "Read a live cluster (AWS and Kubernetes APIs), infer its phase, and write its stack file and snapshot so that every import matches what runs; on an adopted stack, show what drifted",
+      (y) =>
+        y
+          .option("cluster", { type: "string", describe: "EKS cluster name (a new stack)" })
+          .option("region", { type: "string", describe: "Its region" })
+          .option("profile", { type: "string", describe: "AWS profile for this cluster's account (written to the stack as aws:profile)" })
+          .option("role-arn", { type: "string", describe: "IAM role to assume for this cluster's account (written as aws:assumeRoles)" })
+          .option("stack", { alias: "s", type: "string", array: true, describe: "Stack name (default: the cluster name); alone, stacks already adopted, read again" })
+          .option("all", { type: "boolean", describe: "Every stack of the project that names a cluster, read again" })
+          .option("clusters", { type: "string", describe: "A YAML file listing clusters to adopt: [{ cluster, region, stack?, profile?, roleArn?, context? }]" })
+          .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config)" })
+          .option("context", { type: "string", describe: "Context (default: one named after the cluster, else the cluster's endpoint with aws eks get-token)" })
+          .option("operator-role-arn", { type: "string", describe: "IAM role the cilium-operator of the ENI release uses (default: unchain creates one, trusted by the cluster's OIDC provider)" })
+          .option("write", { type: "boolean", default: false, describe: "Rewrite stacks adopted before (their adopt keys and snapshot); new stacks are always written" })
+          .option("dry-run", { type: "boolean", default: false, describe: "Write nothing; print what would be written" })
+          .option("concurrency", { type: "number", default: 4, describe: "Clusters read at once" })
+          .check((a) => {
+            const forms = [a.cluster !== undefined, a.all === true, a.clusters !== undefined].filter(Boolean).length;
+            if (forms > 1) throw new UsageError("use one of --cluster, --all and --clusters");
+            if (forms === 0 && !a.stack) throw new UsageError("say which cluster: --cluster <name> --region <region>, -s <stack> (adopted before), --all, or --clusters <file>");
+            if (a.cluster !== undefined && !a.region) throw new UsageError("--cluster needs --region");
+            if (a.cluster !== undefined && a.stack && a.stack.length > 1) throw new UsageError("--cluster adopts one cluster: give at most one -s");
+            if (a.write && a["dry-run"]) throw new UsageError("--write and --dry-run exclude each other");
+            if (!Number.isInteger(a.concurrency) || a.concurrency < 1) throw new UsageError("--concurrency must be an integer >= 1");
+            return true;
+          })
+          .example("$0 adopt --cluster prod-eu-west-1 --region eu-west-1 --profile prod", "write Pulumi.prod-eu-west-1.yaml and adopted/prod-eu-west-1.yaml from the live cluster")
+          .example("$0 adopt -s prod-eu-west-1", "what drifted since it was adopted (changes nothing)")
+          .example("$0 adopt --all --write", "read every cluster again and take each as it runs now"),
+      async (a) => {
+        const dir = projectDir(a.cwd);
+        const common = { ...(a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}), ...(a["operator-role-arn"] ? { operatorRoleArn: a["operator-role-arn"] } : {}) };
+        let requests: AdoptRequest[];
+        if (a.cluster !== undefined)
+          requests = [
+            {
+              stack: a.stack?.[0] ?? a.cluster,
+              cluster: a.cluster,
+              region: a.region!,
+              ...(a.profile ? { profile: a.profile } : {}),
+              ...(a["role-arn"] ? { roleArn: a["role-arn"] } : {}),
+              ...(a.context ? { context: a.context } : {}),
+              ...common,
+            },
+          ];
+        else if (a.clusters !== undefined) requests = clusterList(a.clusters).map((r) => ({ ...common, ...r }));
+        else {
+          const stacks = a.all ? listStacks(dir).filter((s) => adoptableStack(dir, s)) : (a.stack as string[]);
+          requests = stacks.map((s) => ({ ...requestFromStack(dir, s), ...(a.profile ? { profile: a.profile } : {}), ...(a["role-arn"] ? { roleArn: a["role-arn"] } : {}), ...(a.context ? { context: a.context } : {}), ...common }));
+        }
+        const results = await runAdopts(dir, requests, { write: a.write, dryRun: a["dry-run"], concurrency: a.concurrency });
+        for (const r of results) {
+          process.stdout.write(r.lines.join("\n") + "\n");
+          if (r.rendered && a["dry-run"]) process.stdout.write(`  --- Pulumi.${r.stack}.yaml (not written)\n${r.rendered.stackFile.replace(/^/gm, "  ")}\n`);
+        }
+        if (results.length > 1) process.stdout.write(`\n${results.length} cluster(s): ${results.filter((r) => r.ok).length} ok, ${results.filter((r) => !r.ok).length} to look at.\n`);
+        exitCode = results.every((r) => r.ok) ? 0 : 1;
       },
     )
     .command(

@@ -1,16 +1,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CiliumRelease as ReleaseKind } from "../steps/phases";
+import { CiliumState } from "../steps/desired";
 import { Values } from "../steps/values";
+import { releaseArgs } from "./args";
 
 export interface CiliumReleaseArgs {
-  release: ReleaseKind;
-  chartVersion: string;
+  /** The release of this phase (steps/desired.ts): name, namespace, chart version, import id, values. */
+  state: CiliumState;
   repository: string;
-  /** Final Helm values (steps/values.ts `ciliumValues`), agent and envoy affinity included. */
+  /** Final Helm values; an Output only where they hold the ARN of a role unchain creates. */
   values: pulumi.Input<Values>;
-  /** Adopt a release Helm already installed (`<namespace>/<name>`). */
-  importId?: string;
 }
 
 /**
@@ -25,24 +24,10 @@ export class CiliumRelease extends pulumi.ComponentResource {
 
   constructor(name: string, args: CiliumReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:CiliumRelease", name, {}, opts);
-    this.release = new k8s.helm.v3.Release(
-      `${name}-release`,
-      {
-        name: "cilium",
-        namespace: "kube-system",
-        chart: "cilium",
-        version: args.chartVersion,
-        repositoryOpts: { repo: args.repository },
-        values: args.values,
-        maxHistory: 10,
-        timeout: 900,
-        // A failed upgrade must not roll back half-applied pools silently; Pulumi reports it and the
-        // driver stops the cluster.
-        atomic: false,
-        cleanupOnFail: false,
-      },
-      { parent: this, ...(args.importId ? { import: args.importId } : {}) },
-    );
+    this.release = new k8s.helm.v3.Release(`${name}-release`, releaseArgs(args.state, args.repository, args.values), {
+      parent: this,
+      ...(args.state.importId ? { import: args.state.importId } : {}),
+    });
     this.status = this.release.status.apply((s) => s?.status ?? "unknown");
     this.registerOutputs({ status: this.status });
   }

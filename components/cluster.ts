@@ -12,14 +12,12 @@ import { VpcCniAddon } from "./vpcCniAddon";
 export interface ClusterAtPhaseArgs {
   config: ClusterConfig;
   clusterName: pulumi.Input<string>;
-  nodeRoleArn: pulumi.Input<string>;
+  /** Node role of groups that name none (a sandbox's). */
+  nodeRoleArn?: pulumi.Input<string>;
   /** For a created operator role: the cluster's IAM OIDC provider. */
   oidcProviderArn?: pulumi.Input<string>;
   subnetsByAz?: Record<string, pulumi.Input<string>[]>;
 }
-
-/** Helm release id of the chained Cilium that runs today, adopted in phase 0. */
-export const CHAINED_RELEASE_IMPORT_ID = "kube-system/cilium";
 
 /**
  * One cluster at the phase its config names: node pools, the vpc-cni add-on, the Cilium release and
@@ -50,48 +48,28 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     this.state = state;
     const child = { parent: this };
 
-    let operatorRoleArn: pulumi.Input<string> | undefined;
-    if (state.operatorRole) {
-      const role = config.cilium.operatorRole;
-      if (role.kind === "existing") operatorRoleArn = role.roleArn;
-      else {
-        const oidc = role.oidcProviderArn ?? args.oidcProviderArn;
-        if (!oidc) throw new pulumi.RunError(`stack ${config.stack}: unchain:ciliumOperatorRole says create, but no OIDC provider ARN is known; set unchain:ciliumOperatorRole.oidcProviderArn`);
-        this.operatorRole = new CiliumOperatorRole(`${name}-cilium-operator`, { oidcProviderArn: oidc }, child);
-        operatorRoleArn = this.operatorRole.arn;
-      }
+    // A role unchain creates (an existing one's ARN is in the values already).
+    const role = config.cilium.operatorRole;
+    if (role?.kind === "create" && state.operatorRole) {
+      const oidc = role.oidcProviderArn ?? args.oidcProviderArn;
+      if (!oidc) throw new pulumi.RunError(`stack ${config.stack}: unchain:ciliumOperatorRole says create, but no OIDC provider ARN is known; set unchain:ciliumOperatorRole.oidcProviderArn`);
+      this.operatorRole = new CiliumOperatorRole(`${name}-cilium-operator`, { oidcProviderArn: oidc }, child);
     }
 
     if (state.awsNode) {
-      this.vpcCni = new VpcCniAddon(
-        `${name}-vpc-cni`,
-        {
-          clusterName: args.clusterName,
-          addonVersion: config.vpcCni.addonVersion,
-          configurationValues: state.awsNode.configurationValues,
-          resolveConflictsOnUpdate: config.vpcCni.resolveConflicts,
-          ...(config.sandbox ? {} : { importId: `${config.clusterName}:vpc-cni` }),
-        },
-        child,
-      );
+      this.vpcCni = new VpcCniAddon(`${name}-vpc-cni`, { clusterName: args.clusterName, state: state.awsNode }, child);
     }
 
     if (state.cilium) {
       // The values depend on the operator role's ARN when unchain creates it; recompute them from the
       // same desired state once the ARN is known, so there is one builder of values.
       const values: pulumi.Input<Values> =
-        operatorRoleArn !== undefined && state.cilium.release === "eni"
-          ? pulumi.output(operatorRoleArn).apply((arn) => desiredState(config, config.phase, { operatorRoleArn: arn }).cilium!.values)
+        this.operatorRole && state.cilium.release === "eni"
+          ? this.operatorRole.arn.apply((arn) => desiredState(config, config.phase, { operatorRoleArn: arn }).cilium!.values)
           : state.cilium.values;
       this.cilium = new CiliumRelease(
         `${name}-cilium-${state.cilium.release}`,
-        {
-          release: state.cilium.release,
-          chartVersion: config.cilium.chartVersion,
-          repository: config.cilium.repository,
-          values,
-          ...(state.cilium.release === "chained" && !config.sandbox ? { importId: CHAINED_RELEASE_IMPORT_ID } : {}),
-        },
+        { state: state.cilium, repository: config.cilium.repository, values },
         { ...child, ...(this.operatorRole ? { dependsOn: [this.operatorRole] } : {}) },
       );
     }
@@ -100,7 +78,7 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     for (const p of state.pools) byPool.set(`${p.role}-${p.pool}`, [...(byPool.get(`${p.role}-${p.pool}`) ?? []), p]);
     const placement = [this.cilium, this.vpcCni].filter((r): r is CiliumRelease | VpcCniAddon => r !== undefined);
     const make = (key: string, groups: PoolState[], after: pulumi.Resource[]) =>
-      new NodePool(`${name}-${key}`, { clusterName: args.clusterName, nodeRoleArn: args.nodeRoleArn, groups, subnetsByAz: args.subnetsByAz, after }, child);
+      new NodePool(`${name}-${key}`, { clusterName: args.clusterName, ...(args.nodeRoleArn ? { nodeRoleArn: args.nodeRoleArn } : {}), groups, subnetsByAz: args.subnetsByAz, after }, child);
     const ciliumPools: NodePool[] = [];
     for (const [key, groups] of byPool) {
       if (groups[0].role !== "cilium") continue;

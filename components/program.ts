@@ -6,8 +6,8 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { formatProblems } from "../config/problems";
-import { runtimeConfig } from "../config/runtime";
-import { ClusterConfig } from "../config/types";
+import { runtimeAwsKeys, runtimeConfig } from "../config/runtime";
+import { AwsAccess, ClusterConfig } from "../config/types";
 import { validateStackConfig } from "../config/validate";
 import { desiredWalk } from "../steps/desired";
 import { checkWalk, describeViolation, Violation } from "../steps/invariants";
@@ -33,15 +33,20 @@ export function refusal(stack: string, violations: Violation[]): string {
 /** Validates the stack's config and the whole walk 0-6; throws a RunError (no stack trace) if either fails. */
 export function loadCheckedConfig(): ClusterConfig {
   const stack = pulumi.getStack();
-  const { config, problems } = validateStackConfig(stack, runtimeConfig());
+  const { config, problems } = validateStackConfig(stack, runtimeConfig(), undefined, runtimeAwsKeys());
   if (!config) throw new pulumi.RunError(formatProblems(stack, `Pulumi.${stack}.yaml`, problems));
   const violations = checkWalk(desiredWalk(config));
   if (violations.length) throw new pulumi.RunError(refusal(stack, violations));
   return config;
 }
 
-/** A kubeconfig that reaches the cluster through its endpoint and `aws eks get-token`. */
-export function eksKubeconfig(name: string, region: string, endpoint: string, caData: string): string {
+/**
+ * A kubeconfig that reaches the cluster through its endpoint and `aws eks get-token`, with the
+ * stack's profile or role: the token must come from the same account as the provider's calls.
+ */
+export function eksKubeconfig(name: string, access: AwsAccess, endpoint: string, caData: string): string {
+  const role = access.assumeRoles[access.assumeRoles.length - 1];
+  const args = ["eks", "get-token", "--cluster-name", name, "--region", access.region, ...(access.profile ? ["--profile", access.profile] : []), ...(role ? ["--role-arn", role.roleArn] : [])];
   return JSON.stringify({
     apiVersion: "v1",
     kind: "Config",
@@ -52,7 +57,7 @@ export function eksKubeconfig(name: string, region: string, endpoint: string, ca
       {
         name,
         user: {
-          exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: "aws", args: ["eks", "get-token", "--cluster-name", name, "--region", region], interactiveMode: "Never" },
+          exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: "aws", args, interactiveMode: "Never" },
         },
       },
     ],
@@ -61,10 +66,15 @@ export function eksKubeconfig(name: string, region: string, endpoint: string, ca
 
 export async function clusterProgram(): Promise<StackOutputs> {
   const config = loadCheckedConfig();
-  const awsProvider = new aws.Provider("aws", { region: config.region as aws.Region });
+  // An explicit provider does not read the stack's aws:* keys (pulumi-aws issue 1307): hand them over.
+  const awsProvider = new aws.Provider("aws", {
+    region: config.region as aws.Region,
+    ...(config.aws.profile ? { profile: config.aws.profile } : {}),
+    ...(config.aws.assumeRoles.length ? { assumeRoles: config.aws.assumeRoles } : {}),
+  });
 
   let clusterName: pulumi.Input<string> = config.clusterName;
-  let nodeRoleArn: pulumi.Input<string> | undefined = config.nodeRoleArn;
+  let nodeRoleArn: pulumi.Input<string> | undefined;
   let kubeconfig: pulumi.Input<string> | undefined;
   let oidcProviderArn: pulumi.Input<string> | undefined;
   let subnetsByAz: Record<string, pulumi.Input<string>[]> | undefined;
@@ -75,7 +85,7 @@ export async function clusterProgram(): Promise<StackOutputs> {
       { providers: { aws: awsProvider } },
     );
     clusterName = sandbox.clusterName;
-    nodeRoleArn = nodeRoleArn ?? sandbox.nodeRoleArn;
+    nodeRoleArn = sandbox.nodeRoleArn;
     kubeconfig = sandbox.kubeconfig;
     oidcProviderArn = sandbox.oidcProviderArn;
     subnetsByAz = sandbox.subnetsByAz;
@@ -83,7 +93,7 @@ export async function clusterProgram(): Promise<StackOutputs> {
     const eksCluster = aws.eks.getClusterOutput({ name: config.clusterName }, { provider: awsProvider });
     kubeconfig = pulumi
       .all([eksCluster.endpoint, eksCluster.certificateAuthorities])
-      .apply(([endpoint, cas]) => eksKubeconfig(config.clusterName, config.region, endpoint, cas[0]?.data ?? ""));
+      .apply(([endpoint, cas]) => eksKubeconfig(config.clusterName, config.aws, endpoint, cas[0]?.data ?? ""));
   }
   const k8sProvider = new k8s.Provider("k8s", {
     ...(kubeconfig !== undefined ? { kubeconfig } : {}),
@@ -93,7 +103,7 @@ export async function clusterProgram(): Promise<StackOutputs> {
 
   const cluster = new ClusterAtPhase(
     config.clusterName,
-    { config, clusterName, nodeRoleArn: nodeRoleArn!, ...(oidcProviderArn ? { oidcProviderArn } : {}), ...(subnetsByAz ? { subnetsByAz } : {}) },
+    { config, clusterName, ...(nodeRoleArn ? { nodeRoleArn } : {}), ...(oidcProviderArn ? { oidcProviderArn } : {}), ...(subnetsByAz ? { subnetsByAz } : {}) },
     { providers: { aws: awsProvider, kubernetes: k8sProvider } },
   );
   return {

@@ -1,16 +1,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ResolveConflicts } from "../config/types";
-import { Values } from "../steps/values";
+import { AwsNodeState } from "../steps/desired";
+import { addonArgs } from "./args";
 
 export interface VpcCniAddonArgs {
   clusterName: pulumi.Input<string>;
-  addonVersion: string;
-  /** steps/values.ts `vpcCniConfigurationValues`: the default affinity kept, narrowed per phase. */
-  configurationValues: Values;
-  resolveConflictsOnUpdate: ResolveConflicts;
-  /** Adopt the add-on EKS already runs (`<cluster>:vpc-cni`). */
-  importId?: string;
+  /** The add-on in this phase (steps/desired.ts). */
+  state: AwsNodeState;
 }
 
 /**
@@ -23,20 +19,7 @@ export class VpcCniAddon extends pulumi.ComponentResource {
 
   constructor(name: string, args: VpcCniAddonArgs, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:VpcCniAddon", name, {}, opts);
-    const hasValues = Object.keys(args.configurationValues).length > 0;
-    this.addon = new aws.eks.Addon(
-      `${name}-addon`,
-      {
-        clusterName: args.clusterName,
-        addonName: "vpc-cni",
-        addonVersion: args.addonVersion,
-        ...(hasValues ? { configurationValues: JSON.stringify(args.configurationValues) } : {}),
-        resolveConflictsOnCreate: "OVERWRITE",
-        resolveConflictsOnUpdate: args.resolveConflictsOnUpdate,
-        preserve: false,
-      },
-      { parent: this, ...(args.importId ? { import: args.importId } : {}) },
-    );
+    this.addon = new aws.eks.Addon(`${name}-addon`, addonArgs(args.state, args.clusterName), { parent: this, ...(args.state.importId ? { import: args.state.importId } : {}) });
     this.registerOutputs({ addonVersion: this.addon.addonVersion });
   }
 }

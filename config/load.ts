@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { ConfigError, UserError } from "./problems";
-import { NAMESPACE, STRING_KEYS } from "./validate";
+import { AwsKeys, NAMESPACE, STRING_KEYS } from "./validate";
 
 export interface StackSource {
   stack: string;
@@ -17,6 +17,8 @@ export interface StackSource {
   raw: Record<string, unknown>;
   /** Which file each key came from. */
   origin: Record<string, string>;
+  /** The AWS provider's keys of the stack (`aws:region`, `aws:profile`, `aws:assumeRoles`). */
+  aws: AwsKeys;
   /** The full config map as the CLI passes it to a program: `ns:key` → string (objects as JSON). */
   pulumiConfig: Record<string, string>;
 }
@@ -29,6 +31,10 @@ function readYaml(dir: string, file: string, stack: string): Record<string, unkn
   } catch {
     throw new UserError(`stack ${stack}: cannot read ${file} in ${dir}; is this the unchain project directory?`);
   }
+  return parseYamlText(text, file, stack);
+}
+
+function parseYamlText(text: string, file: string, stack: string): Record<string, unknown> {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     const problems = doc.errors.map((e) => ({
@@ -85,7 +91,15 @@ export function loadStack(dir: string, stack: string, defaults = projectDefaults
     const known = listStacks(dir);
     throw new UserError(`no stack "${stack}": ${file} does not exist in ${dir}. Stacks here: ${known.join(", ") || "none"}`);
   }
-  const doc = readYaml(dir, file, stack);
+  return stackSource(stack, file, readYaml(dir, file, stack), defaults);
+}
+
+/** A stack from the text of its file (what adopt would write), with the project's defaults. */
+export function loadStackText(dir: string, stack: string, file: string, text: string, defaults = projectDefaults(dir)): StackSource {
+  return stackSource(stack, file, parseYamlText(text, file, stack), defaults);
+}
+
+function stackSource(stack: string, file: string, doc: Record<string, unknown>, defaults: Record<string, unknown>): StackSource {
   const stackConfig = (doc.config ?? {}) as Record<string, unknown>;
   const merged: Record<string, unknown> = {};
   const origin: Record<string, string> = {};
@@ -101,7 +115,9 @@ export function loadStack(dir: string, stack: string, defaults = projectDefaults
   const raw: Record<string, unknown> = {};
   const rawOrigin: Record<string, string> = {};
   const pulumiConfig: Record<string, string> = {};
+  const aws: AwsKeys = {};
   for (const [k, v] of Object.entries(merged)) {
+    if (k === "aws:region" || k === "aws:profile" || k === "aws:assumeRoles") aws[k.slice(4) as keyof AwsKeys] = typeof v === "string" && k === "aws:assumeRoles" ? parseConfigValue(k, v) : v;
     pulumiConfig[k] = toPulumiString(v);
     if (k.startsWith(`${NAMESPACE}:`)) {
       const key = k.slice(NAMESPACE.length + 1);
@@ -110,5 +126,5 @@ export function loadStack(dir: string, stack: string, defaults = projectDefaults
       rawOrigin[key] = origin[k];
     }
   }
-  return { stack, file, raw, origin: rawOrigin, pulumiConfig };
+  return { stack, file, raw, origin: rawOrigin, aws, pulumiConfig };
 }

@@ -1,93 +1,44 @@
 /**
- * Turns the raw `unchain:*` config of one stack into a ClusterConfig, or reports every problem.
+ * Turns the raw `unchain:*` config of one stack into a ClusterConfig, or reports every problem at
+ * once. Shapes come from the schema (config/schema.ts); the rules here relate keys to each other.
  * Pure: the Pulumi program (reading the runtime config) and `unchain plan` (reading the YAML files)
  * both call it, so a mistake reads the same wherever it is found.
  */
-import { Taint, TaintEffect } from "../steps/affinity";
-import { isPhaseNumber } from "../steps/phases";
-import { AGENT_NOT_READY_TAINT_KEY, CNI_LABEL, POOL_ROLES, PoolRole } from "../steps/roles";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { ownedTaintKeys, PhaseNumber } from "../steps/phases";
+import { AGENT_NOT_READY_TAINT_KEY, CNI_LABEL, PoolRole } from "../steps/roles";
 import { Problem } from "./problems";
+import { ChainedPoolInput, DEFAULTS, Hint, hints, KEY_NAMES, LiveNodeGroupInput, MOVED_KEYS, NewPoolInput, NodeGroupShapeInput, RawConfig, STACK_KEYS, StackKey } from "./schema";
 import {
   AvailabilityZone,
-  CapacityType,
-  ChainedPoolConfig,
+  AwsAccess,
   CiliumConfig,
   ClusterConfig,
-  NewPoolConfig,
+  LiveRelease,
   NodeAgentConfig,
+  NodeGroupSpec,
   OperatorRoleConfig,
-  PoolSize,
-  ResolveConflicts,
+  PoolConfig,
   VpcCniConfig,
 } from "./types";
 
 export const NAMESPACE = "unchain";
 
-/** Every key unchain reads, with the shape expected (shown when a key is unknown or mistyped). */
-export const CONFIG_KEYS: Readonly<Record<string, string>> = {
-  phase: "the phase this stack is at, an integer 0-6",
-  cluster: "{ name, region, availabilityZones: [{ name, subnetIds }], nodeRoleArn, kubeContext? }",
-  chainedPools: "[{ name, nodeGroupName?, importId?, instanceTypes, size: { min, desired, max }, availabilityZones?, subnetIds?, labels?, taints? }]",
-  awsPools: "[{ name, instanceTypes, sizePerAz: { min, desired, max }, availabilityZones? }]",
-  ciliumPools: "[{ name, instanceTypes, sizePerAz: { min, desired, max }, availabilityZones? }]",
-  awsPoolTaintKey: "taint key that closes aws pools in phase 5, e.g. example.com/cni",
-  minSchedulableNodesPerAz: "nodes open to workloads each AZ keeps in every phase, an integer >= 0",
-  ciliumChartVersion: "Cilium Helm chart version, e.g. 1.16.6",
-  ciliumRepository: "Cilium Helm repository URL",
-  ciliumValues: "{ common?: {...}, chained?: {...}, eni?: {...} } Helm values merged over unchain's",
-  ciliumOperatorRole: "{ roleArn } to use a role, or { create: true, oidcProviderArn } to have unchain create it",
-  vpcCniVersion: "vpc-cni add-on version, e.g. v1.18.3-eksbuild.1",
-  vpcCniConfigurationValues: "object merged into the add-on's configurationValues",
-  vpcCniResolveConflicts: "OVERWRITE | PRESERVE | NONE",
-  nodeAgents: "[{ name, chart, version, repository, namespace?, values?, roles: [chained|aws|cilium] }]",
-  sandbox: "true to create the VPC and EKS cluster too (rehearsal accounts only)",
-  kubernetesVersion: "Kubernetes version of a sandbox cluster, e.g. 1.31",
-};
-
 /** Keys read as plain strings even when they look like numbers (e.g. a chart version `1.16`). */
-export const STRING_KEYS = new Set(["awsPoolTaintKey", "ciliumChartVersion", "ciliumRepository", "vpcCniVersion", "vpcCniResolveConflicts", "kubernetesVersion"]);
+export const STRING_KEYS: ReadonlySet<string> = new Set(KEY_NAMES.filter((k) => (STACK_KEYS[k] as { string?: boolean }).string));
+
+/** Where the AWS provider's own config keys (`aws:*`) of a stack say to reach AWS. */
+export interface AwsKeys {
+  region?: unknown;
+  profile?: unknown;
+  assumeRoles?: unknown;
+}
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const describe = (v: unknown): string => (v === undefined ? "missing" : v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`);
-
-const EKS_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
-const POOL_NAME = /^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/;
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
-const SUBNET = /^subnet-[0-9a-f]{8,17}$/;
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
-const OIDC_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/.+$/;
-const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
-const ADDON_VERSION = /^v\d+\.\d+\.\d+-eksbuild\.\d+$/;
-const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
-const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const AMI_TYPES = ["AL2_x86_64", "AL2_ARM_64", "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64", "CUSTOM"];
-const TAINT_EFFECTS: TaintEffect[] = ["NoSchedule", "NoExecute", "PreferNoSchedule"];
-
-/**
- * Checks a Kubernetes label/taint key as EKS and the API server do: an optional DNS-subdomain prefix
- * (≤ 253) and `/`, then a name of ≤ 63 alphanumerics, `-`, `_`, `.`, starting and ending alphanumeric.
- * Returns what is wrong, or undefined.
- */
-export function qualifiedNameProblem(key: string): string | undefined {
-  const parts = key.split("/");
-  if (parts.length > 2) return "has more than one '/'";
-  const name = parts[parts.length - 1];
-  if (parts.length === 2) {
-    const prefix = parts[0];
-    if (prefix.length === 0 || prefix.length > 253) return "has a prefix that is empty or longer than 253 characters";
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix)) return `has prefix "${prefix}", which is not a lowercase DNS subdomain`;
-  }
-  if (name.length === 0 || name.length > 63) return "has a name part that is empty or longer than 63 characters";
-  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)) return `has name "${name}", which must start and end with a letter or digit and hold only letters, digits, '-', '_' and '.'`;
-  return undefined;
-}
-
-function labelValueProblem(v: string): string | undefined {
-  if (v.length > 63) return "is longer than 63 characters";
-  if (v !== "" && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v)) return "must start and end with a letter or digit and hold only letters, digits, '-', '_' and '.'";
-  return undefined;
-}
+export const describeValue = (v: unknown): string =>
+  v === undefined ? "missing" : v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
 
 /** Levenshtein distance, for "did you mean" on unknown keys. */
 function distance(a: string, b: string): number {
@@ -98,7 +49,7 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-function closest(word: string, candidates: string[]): string | undefined {
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
@@ -108,401 +59,566 @@ function closest(word: string, candidates: string[]): string | undefined {
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-class Checker {
+// --- schema issues → problems -------------------------------------------------------------------
+
+interface Def {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  innerType?: z.ZodType;
+  valueType?: z.ZodType;
+  options?: z.ZodType[];
+  in?: z.ZodType;
+}
+const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/** The schema node and its hint at `path` below `root` (through lists, records, optionals, defaults). */
+function schemaPath(root: z.ZodType, path: PropertyKey[]): z.ZodType[] {
+  const out: z.ZodType[] = [root];
+  let s: z.ZodType | undefined = root;
+  const unwrap = (x: z.ZodType): z.ZodType => {
+    const d = defOf(x);
+    if (d.innerType) return unwrap(d.innerType);
+    if (d.type === "pipe" && d.in) return unwrap(d.in);
+    return x;
+  };
+  for (const key of path) {
+    if (!s) break;
+    const d = defOf(unwrap(s));
+    if (d.type === "object" && d.shape) s = d.shape[String(key)];
+    else if (d.type === "array") s = d.element;
+    else if (d.type === "record") s = d.valueType;
+    else if (d.type === "union") s = d.options?.find((o) => defOf(unwrap(o)).type === "object");
+    else s = undefined;
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+function hintAt(root: z.ZodType, path: PropertyKey[]): Hint | undefined {
+  const chain = schemaPath(root, path);
+  // The hint of the node itself (or of what it wraps), else the nearest one above it.
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const h = hints.get(chain[i]) ?? (defOf(chain[i]).innerType ? hints.get(defOf(chain[i]).innerType!) : undefined);
+    if (h && h.description) return h;
+    if (i === chain.length - 1 && chain.length - 1 < path.length) break;
+  }
+  return undefined;
+}
+
+function shapeKeysAt(root: z.ZodType, path: PropertyKey[]): string[] {
+  const chain = schemaPath(root, path);
+  if (chain.length - 1 < path.length) return [];
+  let s = chain[chain.length - 1];
+  for (;;) {
+    const d = defOf(s);
+    if (d.innerType) s = d.innerType;
+    else if (d.type === "pipe" && d.in) s = d.in;
+    else break;
+  }
+  const d = defOf(s);
+  return d.type === "object" && d.shape ? Object.keys(d.shape) : [];
+}
+
+export function keyPath(top: string, path: PropertyKey[]): string {
+  return path.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : `${acc}.${String(k)}`), `${NAMESPACE}:${top}`);
+}
+
+type Issue = z.core.$ZodIssue & { input?: unknown; params?: { fix?: string } };
+
+function issueProblems(top: StackKey, root: z.ZodType, issue: Issue): Problem[] {
+  const path = issue.path;
+  const key = keyPath(top, path);
+  const h = hintAt(root, path);
+  const fix = issue.params?.fix ?? h?.fix ?? (h?.example ? `write it like ${h.example}` : "see the README's configuration table");
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const known = shapeKeysAt(root, path);
+      return issue.keys.map((k) => {
+        const guess = closest(k, known);
+        return { key: `${key}.${k}`, message: "is not a setting unchain knows", fix: guess ? `did you mean ${key}.${guess}?` : `remove it; known settings here: ${known.join(", ")}` };
+      });
+    }
+    case "invalid_type": {
+      const what = issue.expected === "object" || issue.expected === "record" ? "an object" : issue.expected === "array" ? "a list" : `a ${issue.expected}`;
+      if (issue.input === undefined) return [{ key, message: "is missing", fix: h?.example ? `set it, like ${h.example}` : fix }];
+      return [{ key, message: `must be ${what}, is ${describeValue(issue.input)}`, fix }];
+    }
+    case "invalid_format":
+      return [{ key, message: `"${String(issue.input)}" is not valid${h ? ` ${h.description}` : ""}`, fix }];
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? `at least ${String(issue.minimum)}` : `at most ${String(issue.maximum)}`;
+      if (issue.origin === "array") return [{ key, message: `has ${(issue.input as unknown[] | undefined)?.length ?? 0} item(s), needs ${bound}`, fix }];
+      if (issue.origin === "string") return [{ key, message: `"${String(issue.input)}" must be ${bound} characters long`, fix }];
+      return [{ key, message: `${String(issue.input)} is out of range: must be ${bound}`, fix }];
+    }
+    case "invalid_value":
+      return [{ key, message: `${describeValue(issue.input)} is not one of ${issue.values.map((v) => String(v)).join(", ")}`, fix: h?.fix ?? `use one of ${issue.values.map((v) => String(v)).join(", ")}` }];
+    case "invalid_union":
+      return [{ key, message: `${describeValue(issue.input)} is not ${h ? h.description : "valid"}`, fix }];
+    case "invalid_key":
+      return issue.issues.flatMap((i) => issueProblems(top, root, { ...(i as Issue), path: [...path, ...i.path] }));
+    case "invalid_element":
+      return issue.issues.flatMap((i) => issueProblems(top, root, { ...(i as Issue), path: [...path, ...i.path] }));
+    default:
+      return [{ key, message: issue.message, fix }];
+  }
+}
+
+// --- rules between keys ---------------------------------------------------------------------------
+
+class Rules {
   readonly problems: Problem[] = [];
   constructor(private readonly origin: (key: string) => string | undefined) {}
-
-  add(path: string, message: string, fix: string): void {
-    const top = path.split(/[.[]/)[0];
-    this.problems.push({ key: path, message, fix, file: this.origin(top) });
+  add(key: string, message: string, fix: string): void {
+    const top = key.replace(`${NAMESPACE}:`, "").split(/[.[]/)[0];
+    this.problems.push({ key, message, fix, file: this.origin(top) });
   }
+}
 
-  str(v: unknown, path: string, opts: { re?: RegExp; example: string; required?: boolean }): string | undefined {
-    if (v === undefined && opts.required === false) return undefined;
-    if (typeof v !== "string" || v === "") {
-      this.add(path, `must be a string, is ${describe(v)}`, `set ${path} to a value like ${opts.example}`);
-      return undefined;
-    }
-    if (opts.re && !opts.re.test(v)) {
-      this.add(path, `"${v}" is not valid`, `write it like ${opts.example}`);
-      return undefined;
-    }
-    return v;
+function parseConfigurationValues(v: string | Obj | undefined): { text?: string; values: Obj; error?: string } {
+  if (v === undefined) return { values: {} };
+  if (isObj(v)) return { text: JSON.stringify(v), values: v };
+  try {
+    const parsed = /^\s*[{[]/.test(v) ? (JSON.parse(v) as unknown) : (parseYaml(v) as unknown);
+    if (parsed === null || parsed === undefined) return { text: v, values: {} };
+    if (!isObj(parsed)) return { values: {}, error: "is not a JSON or YAML object" };
+    return { text: v, values: parsed };
+  } catch (e) {
+    return { values: {}, error: `is not valid JSON or YAML (${(e as Error).message.split("\n")[0]})` };
   }
+}
 
-  int(v: unknown, path: string, opts: { min?: number; max?: number; example: string; required?: boolean }): number | undefined {
-    if (v === undefined && opts.required === false) return undefined;
-    if (typeof v !== "number" || !Number.isInteger(v)) {
-      this.add(path, `must be an integer, is ${describe(v)}`, `set ${path} to an integer like ${opts.example}`);
-      return undefined;
-    }
-    if ((opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max)) {
-      const range = opts.max !== undefined ? `${opts.min ?? "-∞"} to ${opts.max}` : `at least ${opts.min}`;
-      this.add(path, `${v} is out of range`, `use an integer from ${range}`);
-      return undefined;
-    }
-    return v;
+/** The release mode its values say: aws-cni chaining, or ENI IPAM. */
+export function releaseMode(values: Obj): "chained" | "eni" | undefined {
+  const cni = isObj(values.cni) ? values.cni : {};
+  const ipam = isObj(values.ipam) ? values.ipam : {};
+  if (cni.chainingMode === "aws-cni") return "chained";
+  if (ipam.mode === "eni") return "eni";
+  return undefined;
+}
+
+function awsAccess(r: Rules, aws: AwsKeys, region: string | undefined): AwsAccess | undefined {
+  let ok = true;
+  if (aws.region !== undefined && region !== undefined && aws.region !== region) {
+    r.add("aws:region", `is ${JSON.stringify(aws.region)}, but the cluster is in ${region} (unchain:cluster.region)`, `set aws:region to ${region}, or correct unchain:cluster.region`);
+    ok = false;
   }
-
-  obj(v: unknown, path: string, example: string, required = true): Obj | undefined {
-    if (v === undefined && !required) return undefined;
-    if (!isObj(v)) {
-      this.add(path, `must be an object, is ${describe(v)}`, `set ${path} to ${example}`);
-      return undefined;
-    }
-    return v;
+  if (aws.profile !== undefined && (typeof aws.profile !== "string" || aws.profile === "")) {
+    r.add("aws:profile", `must be a profile name, is ${describeValue(aws.profile)}`, "write the name of a profile in ~/.aws/config, like prod-admin");
+    ok = false;
   }
-
-  list(v: unknown, path: string, example: string, opts: { nonEmpty?: boolean; required?: boolean } = {}): unknown[] | undefined {
-    if (v === undefined && opts.required === false) return undefined;
-    if (!Array.isArray(v)) {
-      this.add(path, `must be a list, is ${describe(v)}`, `set ${path} to a list like ${example}`);
-      return undefined;
-    }
-    if (opts.nonEmpty && v.length === 0) {
-      this.add(path, "is empty", `list at least one, like ${example}`);
-      return undefined;
-    }
-    return v;
-  }
-
-  strings(v: unknown, path: string, opts: { re?: RegExp; example: string; nonEmpty?: boolean; required?: boolean }): string[] | undefined {
-    const l = this.list(v, path, `[${opts.example}]`, { nonEmpty: opts.nonEmpty ?? true, required: opts.required });
-    if (!l) return undefined;
-    const out = l.map((x, i) => this.str(x, `${path}[${i}]`, { re: opts.re, example: opts.example }));
-    return out.every((x): x is string => x !== undefined) ? out : undefined;
-  }
-
-  unknownKeys(o: Obj, path: string, known: string[]): void {
-    for (const k of Object.keys(o)) {
-      if (known.includes(k)) continue;
-      const guess = closest(k, known);
-      this.add(`${path}.${k}`, "is not a setting unchain knows", guess ? `did you mean ${path}.${guess}?` : `remove it; known settings: ${known.join(", ")}`);
-    }
-  }
-
-  labels(v: unknown, path: string): Record<string, string> {
-    const o = this.obj(v, path, "{ team: payments }", false);
-    const out: Record<string, string> = {};
-    for (const [k, val] of Object.entries(o ?? {})) {
-      const kp = qualifiedNameProblem(k);
-      if (kp) this.add(`${path}.${k}`, `label key ${kp}`, "use a key like example.com/team");
-      else if (k === CNI_LABEL) this.add(`${path}.${k}`, "is set by unchain from the pool's role", `remove ${path}.${k}`);
-      else if (typeof val !== "string") this.add(`${path}.${k}`, `label value must be a string, is ${describe(val)}`, `quote it: "${String(val)}"`);
-      else {
-        const vp = labelValueProblem(val);
-        if (vp) this.add(`${path}.${k}`, `label value ${vp}`, "use a value like payments");
-        else out[k] = val;
-      }
-    }
-    return out;
-  }
-
-  taint(v: unknown, path: string): Taint | undefined {
-    const o = this.obj(v, path, "{ key: example.com/dedicated, value: batch, effect: NoSchedule }");
-    if (!o) return undefined;
-    this.unknownKeys(o, path, ["key", "value", "effect"]);
-    const key = this.str(o.key, `${path}.key`, { example: "example.com/dedicated" });
-    let ok = key !== undefined;
-    if (key) {
-      const p = qualifiedNameProblem(key);
-      if (p) {
-        this.add(`${path}.key`, `taint key "${key}" ${p}; EKS would reject it`, "use a key like example.com/dedicated");
-        ok = false;
-      }
-    }
-    const value = o.value === undefined ? undefined : this.str(o.value, `${path}.value`, { example: "batch" });
-    if (value !== undefined && labelValueProblem(value)) {
-      this.add(`${path}.value`, `taint value "${value}" ${labelValueProblem(value)}`, "use a value like batch");
+  const roles: AwsAccess["assumeRoles"] = [];
+  if (aws.assumeRoles !== undefined) {
+    const list = Array.isArray(aws.assumeRoles) ? aws.assumeRoles : undefined;
+    if (!list) {
+      r.add("aws:assumeRoles", `must be a list, is ${describeValue(aws.assumeRoles)}`, "write it like [{ roleArn: arn:aws:iam::123456789012:role/unchain }]");
       ok = false;
-    }
-    const effect = o.effect;
-    if (!TAINT_EFFECTS.includes(effect as TaintEffect)) {
-      const eks: Record<string, TaintEffect> = { NO_SCHEDULE: "NoSchedule", NO_EXECUTE: "NoExecute", PREFER_NO_SCHEDULE: "PreferNoSchedule" };
-      const hint = typeof effect === "string" && eks[effect] ? `write ${eks[effect]} (unchain takes the Kubernetes spelling and converts it for EKS)` : `use one of ${TAINT_EFFECTS.join(", ")}`;
-      this.add(`${path}.effect`, `${describe(effect)} is not a taint effect`, hint);
-      ok = false;
-    }
-    return ok && key ? { key, ...(value !== undefined ? { value } : {}), effect: effect as TaintEffect } : undefined;
+    } else
+      list.forEach((item, i) => {
+        const o = isObj(item) ? item : {};
+        if (typeof o.roleArn !== "string" || !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(o.roleArn)) {
+          r.add(`aws:assumeRoles[${i}].roleArn`, `must be an IAM role ARN, is ${describeValue(o.roleArn)}`, "write it like arn:aws:iam::123456789012:role/unchain");
+          ok = false;
+        } else
+          roles.push({
+            roleArn: o.roleArn,
+            ...(typeof o.sessionName === "string" ? { sessionName: o.sessionName } : {}),
+            ...(typeof o.externalId === "string" ? { externalId: o.externalId } : {}),
+          });
+      });
   }
+  if (!ok || region === undefined) return undefined;
+  return { region, ...(typeof aws.profile === "string" ? { profile: aws.profile } : {}), assumeRoles: roles };
+}
 
-  size(v: unknown, path: string): PoolSize | undefined {
-    const o = this.obj(v, path, "{ min: 2, desired: 3, max: 6 }");
-    if (!o) return undefined;
-    this.unknownKeys(o, path, ["min", "desired", "max"]);
-    const min = this.int(o.min, `${path}.min`, { min: 0, example: "2" });
-    const desired = this.int(o.desired, `${path}.desired`, { min: 0, example: "3" });
-    const max = this.int(o.max, `${path}.max`, { min: 1, example: "6" });
-    if (min === undefined || desired === undefined || max === undefined) return undefined;
-    if (!(min <= desired && desired <= max)) {
-      this.add(path, `needs min <= desired <= max, has min ${min}, desired ${desired}, max ${max}`, "reorder the numbers so that min <= desired <= max");
-      return undefined;
-    }
-    return { min, desired, max };
-  }
-
-  azList(v: unknown, path: string, known: string[]): string[] | undefined {
-    if (v === undefined) return undefined;
-    const l = this.strings(v, path, { example: known[0] ?? "eu-central-1a" });
-    if (!l) return undefined;
-    let ok = true;
-    l.forEach((az, i) => {
-      if (!known.includes(az)) {
-        this.add(`${path}[${i}]`, `"${az}" is not one of the cluster's availability zones (${known.join(", ")})`, `use one of ${known.join(", ")}, or add it to unchain:cluster.availabilityZones`);
-        ok = false;
-      }
-    });
-    return ok ? l : undefined;
-  }
+function azSuffix(az: string, region: string): string {
+  return az.startsWith(region) ? az.slice(region.length).replace(/^-/, "") || az : az;
 }
 
 /**
  * Validates the raw config of one stack.
  * @param raw keys without the `unchain:` namespace → values (objects already parsed).
  * @param origin which file each key came from (stack file or Pulumi.yaml), for messages.
+ * @param aws the stack's `aws:*` keys (region, profile, assumeRoles).
  */
 export function validateStackConfig(
   stack: string,
   raw: Record<string, unknown>,
   origin: (key: string) => string | undefined = () => undefined,
+  aws: AwsKeys = {},
 ): { config?: ClusterConfig; problems: Problem[] } {
-  const c = new Checker((top) => origin(top.replace(`${NAMESPACE}:`, "")));
+  const r = new Rules(origin);
   const k = (key: string) => `${NAMESPACE}:${key}`;
 
   for (const key of Object.keys(raw)) {
-    if (CONFIG_KEYS[key] !== undefined) continue;
-    const guess = closest(key, Object.keys(CONFIG_KEYS));
-    c.add(k(key), "is not a setting unchain knows", guess ? `did you mean ${k(guess)}?` : `remove it; unchain reads ${Object.keys(CONFIG_KEYS).map(k).join(", ")}`);
+    if ((KEY_NAMES as string[]).includes(key)) continue;
+    if (MOVED_KEYS[key]) {
+      r.add(k(key), `has moved to ${MOVED_KEYS[key]}`, `write it as ${MOVED_KEYS[key]} (unchain adopt writes the add-on as it runs)`);
+      continue;
+    }
+    const guess = closest(key, KEY_NAMES);
+    r.add(k(key), "is not a setting unchain knows", guess ? `did you mean ${k(guess)}?` : `remove it; unchain reads ${KEY_NAMES.map(k).join(", ")}`);
   }
 
-  const phaseRaw = raw.phase;
-  let phase: ClusterConfig["phase"] | undefined;
-  if (isPhaseNumber(phaseRaw)) phase = phaseRaw;
-  else c.add(k("phase"), phaseRaw === undefined ? "is missing" : `must be an integer from 0 to 6, is ${describe(phaseRaw)}`, `set ${k("phase")} to the phase this cluster is at, e.g. 0 for a cluster not yet migrated`);
+  // Shapes, key by key: a key that fails does not hide the problems of the others.
+  const parsed: RawConfig = {};
+  for (const key of KEY_NAMES) {
+    const schema = STACK_KEYS[key].schema;
+    if (raw[key] === undefined) continue;
+    const res = schema.safeParse(raw[key], { reportInput: true });
+    if (res.success) (parsed as Record<string, unknown>)[key] = res.data;
+    else for (const issue of res.error.issues) for (const p of issueProblems(key, schema, issue as Issue)) r.add(p.key, p.message, p.fix);
+  }
+  const shapeOk = (key: StackKey) => raw[key] === undefined || parsed[key] !== undefined;
 
-  const sandbox = raw.sandbox === undefined ? false : raw.sandbox;
-  if (typeof sandbox !== "boolean") c.add(k("sandbox"), `must be true or false, is ${describe(sandbox)}`, `set ${k("sandbox")}: true only for rehearsal stacks`);
-  const isSandbox = sandbox === true;
+  if (raw.phase === undefined) r.add(k("phase"), "is missing", `set ${k("phase")} to the phase this cluster is at, e.g. 0 for a cluster not yet migrated`);
+  const sandbox = parsed.sandbox ?? false;
+  const phase = parsed.phase as PhaseNumber | undefined;
+  const adoptedPhase = (parsed.adoptedPhase ?? 0) as PhaseNumber;
+  if (sandbox && parsed.adoptedPhase !== undefined) r.add(k("adoptedPhase"), "is set on a sandbox, which adopts nothing", `remove ${k("adoptedPhase")}`);
+  if (phase !== undefined && phase < adoptedPhase)
+    r.add(k("phase"), `is ${phase}, before the phase the cluster was adopted at (${k("adoptedPhase")}: ${adoptedPhase})`, `set ${k("phase")} to ${adoptedPhase} or later`);
 
   // cluster
-  const cl = c.obj(raw.cluster, k("cluster"), CONFIG_KEYS.cluster);
-  let clusterName: string | undefined;
-  let region: string | undefined;
-  let azs: AvailabilityZone[] | undefined;
-  let nodeRoleArn: string | undefined;
-  let kubeContext: string | undefined;
+  if (raw.cluster === undefined) r.add(k("cluster"), "is missing", `set it, like ${hints.get(STACK_KEYS.cluster.schema)?.example ?? "{ name, region, availabilityZones }"}`);
+  const cl = parsed.cluster;
+  const region = cl?.region;
+  const azs: AvailabilityZone[] = [];
+  const subnetAz = new Map<string, string>();
   if (cl) {
-    const p = k("cluster");
-    c.unknownKeys(cl, p, ["name", "region", "availabilityZones", "nodeRoleArn", "kubeContext"]);
-    clusterName = c.str(cl.name, `${p}.name`, { re: EKS_NAME, example: "prod-eu-1 (letters, digits, - and _, up to 100)" });
-    region = c.str(cl.region, `${p}.region`, { re: REGION, example: "eu-central-1" });
-    nodeRoleArn = c.str(cl.nodeRoleArn, `${p}.nodeRoleArn`, { re: ROLE_ARN, example: "arn:aws:iam::123456789012:role/eks-nodes", required: !isSandbox });
-    kubeContext = c.str(cl.kubeContext, `${p}.kubeContext`, { example: "prod-eu-1", required: false });
-    const list = c.list(cl.availabilityZones, `${p}.availabilityZones`, "[{ name: eu-central-1a, subnetIds: [subnet-0a1b2c3d] }]", { nonEmpty: true });
-    if (list) {
-      const out: AvailabilityZone[] = [];
-      list.forEach((az, i) => {
-        const ap = `${p}.availabilityZones[${i}]`;
-        const o = c.obj(az, ap, "{ name: eu-central-1a, subnetIds: [subnet-0a1b2c3d] }");
-        if (!o) return;
-        c.unknownKeys(o, ap, ["name", "subnetIds"]);
-        const name = c.str(o.name, `${ap}.name`, { example: `${region ?? "eu-central-1"}a` });
-        if (name && region && !new RegExp(`^${region}[a-z]$`).test(name)) {
-          c.add(`${ap}.name`, `"${name}" is not an availability zone of region ${region}`, `use an AZ of ${region}, like ${region}a`);
-        } else if (name && out.some((a) => a.name === name)) {
-          c.add(`${ap}.name`, `"${name}" is listed twice`, "list each availability zone once, with all its subnets");
+    cl.availabilityZones.forEach((az, i) => {
+      const p = `${k("cluster")}.availabilityZones[${i}]`;
+      if (!new RegExp(`^${cl.region}[a-z]$`).test(az.name)) r.add(`${p}.name`, `"${az.name}" is not an availability zone of region ${cl.region}`, `use an AZ of ${cl.region}, like ${cl.region}a`);
+      else if (azs.some((a) => a.name === az.name)) r.add(`${p}.name`, `"${az.name}" is listed twice`, "list each availability zone once, with all its subnets");
+      else if (az.subnetIds === undefined && !sandbox) r.add(`${p}.subnetIds`, "is missing", "list the subnets of this AZ that node groups use (unchain adopt reads them)");
+      else {
+        azs.push({ name: az.name, subnetIds: az.subnetIds ?? [] });
+        for (const s of az.subnetIds ?? []) {
+          if (subnetAz.has(s)) r.add(`${p}.subnetIds`, `${s} is listed under ${subnetAz.get(s)} too`, "a subnet is in one AZ: list it once");
+          subnetAz.set(s, az.name);
         }
-        // A sandbox makes its own subnets (one private subnet per AZ of its VPC).
-        const subnets = c.strings(o.subnetIds, `${ap}.subnetIds`, { re: SUBNET, example: "subnet-0a1b2c3d4e5f60718", required: !isSandbox });
-        if (name && (subnets || (isSandbox && o.subnetIds === undefined))) out.push({ name, subnetIds: subnets ?? [] });
-      });
-      if (out.length === list.length) azs = out;
-    }
+      }
+    });
   }
-  const azNames = azs?.map((a) => a.name) ?? [];
-  const subnetsOf = (names: string[]) => (azs ?? []).filter((a) => names.includes(a.name)).flatMap((a) => a.subnetIds);
+  const azNames = azs.map((a) => a.name);
+  const access = awsAccess(r, aws, region);
 
-  // pools
-  const poolNames = new Map<string, string>();
-  // Node group names carry the role (aws-general-a), so names need only be unique within a role.
-  const uniqueName = (role: PoolRole, name: string, path: string) => {
-    const prev = poolNames.get(`${role}/${name}`);
-    if (prev) c.add(`${path}.name`, `pool name "${name}" is already used by ${prev}`, `give every ${role} pool its own name`);
-    else poolNames.set(`${role}/${name}`, path);
+  // --- node groups ---
+  const nodeRoleDefault = cl?.nodeRoleArn;
+  const groupNames = new Map<string, string>();
+  const claimName = (name: string, where: string) => {
+    const prev = groupNames.get(name);
+    if (prev) r.add(where, `node group name "${name}" is also used by ${prev}; EKS names node groups uniquely per cluster`, "give each node group its own name");
+    else groupNames.set(name, where);
   };
 
-  const chainedPools: ChainedPoolConfig[] = [];
-  const chainedList = c.list(raw.chainedPools, k("chainedPools"), CONFIG_KEYS.chainedPools, { nonEmpty: true });
-  chainedList?.forEach((v, i) => {
-    const p = `${k("chainedPools")}[${i}]`;
-    const o = c.obj(v, p, CONFIG_KEYS.chainedPools);
-    if (!o) return;
-    c.unknownKeys(o, p, ["name", "nodeGroupName", "importId", "availabilityZones", "subnetIds", "instanceTypes", "size", "amiType", "capacityType", "diskSize", "labels", "taints"]);
-    const name = c.str(o.name, `${p}.name`, { re: POOL_NAME, example: "general (lowercase letters, digits and -, up to 32)" });
-    if (name) uniqueName("chained", name, p);
-    const nodeGroupName = o.nodeGroupName === undefined ? name : c.str(o.nodeGroupName, `${p}.nodeGroupName`, { re: EKS_NAME, example: "general-20230101" });
-    const importId = o.importId === undefined ? (clusterName && nodeGroupName ? `${clusterName}:${nodeGroupName}` : undefined) : c.str(o.importId, `${p}.importId`, { re: /^[^:]+:[^:]+$/, example: `${clusterName ?? "prod-eu-1"}:${nodeGroupName ?? "general"}` });
-    const poolAzs = o.availabilityZones === undefined ? azNames : c.azList(o.availabilityZones, `${p}.availabilityZones`, azNames);
-    const subnetIds = o.subnetIds === undefined ? (poolAzs ? subnetsOf(poolAzs) : undefined) : c.strings(o.subnetIds, `${p}.subnetIds`, { re: SUBNET, example: "subnet-0a1b2c3d4e5f60718" });
-    const instanceTypes = c.strings(o.instanceTypes, `${p}.instanceTypes`, { re: INSTANCE_TYPE, example: "m5.xlarge" });
-    const size = c.size(o.size, `${p}.size`);
-    const common = poolExtras(c, o, p);
-    const labels = c.labels(o.labels, `${p}.labels`);
-    const taintList = c.list(o.taints, `${p}.taints`, "[{ key: example.com/dedicated, value: batch, effect: NoSchedule }]", { required: false }) ?? [];
-    const taints = taintList.map((t, j) => c.taint(t, `${p}.taints[${j}]`)).filter((t): t is Taint => t !== undefined);
-    taints.forEach((t, j) => {
-      if (t.key === AGENT_NOT_READY_TAINT_KEY) c.add(`${p}.taints[${j}]`, "is set by unchain on every chained pool", `remove it from ${p}.taints`);
+  /** The AZs given, if all are the cluster's; else each unknown one is a problem. */
+  const knownAzs = (p: string, given: string[]): string[] | undefined => {
+    given.forEach((az, i) => {
+      if (!azNames.includes(az)) r.add(`${p}[${i}]`, `"${az}" is not one of the cluster's availability zones (${azNames.join(", ")})`, `use one of ${azNames.join(", ")}, or add it to unchain:cluster.availabilityZones`);
     });
-    if (name && nodeGroupName && importId && poolAzs && subnetIds && instanceTypes && size && common)
-      chainedPools.push({ name, nodeGroupName, importId, availabilityZones: poolAzs, subnetIds, instanceTypes, size, labels, taints, ...common });
+    return given.every((az) => azNames.includes(az)) ? given : undefined;
+  };
+
+  /** AZs of a group: given, else those of its subnets, else every AZ of the cluster. */
+  const groupAzs = (p: string, given: string[] | undefined, subnets: string[] | undefined): string[] | undefined => {
+    if (given) return knownAzs(`${p}.availabilityZones`, given);
+    if (subnets) {
+      const unknown = subnets.filter((s) => !subnetAz.has(s));
+      if (unknown.length) {
+        r.add(`${p}.subnetIds`, `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} in no AZ of unchain:cluster.availabilityZones`, "list every subnet of the node groups under its AZ in unchain:cluster.availabilityZones");
+        return undefined;
+      }
+      return [...new Set(subnets.map((s) => subnetAz.get(s)!))].sort();
+    }
+    return azNames;
+  };
+
+  const checkLabelsAndTaints = (p: string, g: NodeGroupShapeInput, role: PoolRole) => {
+    if (g.labels && CNI_LABEL in g.labels) r.add(`${p}.labels.${CNI_LABEL}`, "is set by unchain from the pool's role", `remove ${p}.labels.${CNI_LABEL}`);
+    const owned = ownedTaintKeys(role, parsed.awsPoolTaintKey ?? DEFAULTS.awsPoolTaintKey);
+    (g.taints ?? []).forEach((t, j) => {
+      if (owned.includes(t.key)) r.add(`${p}.taints[${j}]`, `is a taint unchain sets and lifts on ${role} pools per phase`, `remove it from ${p}.taints`);
+    });
+    const seen = new Set<string>();
+    (g.taints ?? []).forEach((t, j) => {
+      const id = `${t.key}:${t.effect}`;
+      if (seen.has(id)) r.add(`${p}.taints[${j}]`, `repeats key ${t.key} with effect ${t.effect}; EKS keeps one taint per key and effect`, "keep one of them");
+      seen.add(id);
+    });
+  };
+
+  /** A group that exists, exactly as given. */
+  const liveGroup = (p: string, g: LiveNodeGroupInput | ChainedPoolInput, name: string, role: PoolRole): NodeGroupSpec | undefined => {
+    const azList = groupAzs(p, g.availabilityZones, g.subnetIds);
+    const subnets = g.subnetIds ?? (azList ? azs.filter((a) => azList.includes(a.name)).flatMap((a) => a.subnetIds) : undefined);
+    const role_ = g.nodeRoleArn ?? nodeRoleDefault;
+    if (!role_ && !sandbox) r.add(`${p}.nodeRoleArn`, "is missing", "set the node group's IAM role (unchain adopt reads it), or unchain:cluster.nodeRoleArn for all");
+    checkLabelsAndTaints(p, g, role);
+    if (g.launchTemplate && g.remoteAccess) r.add(`${p}.remoteAccess`, "is set together with launchTemplate; EKS refuses remote access on a node group with a launch template", "put the SSH key in the launch template and remove remoteAccess");
+    claimName(name, p);
+    if (!azList || !subnets || (!role_ && !sandbox)) return undefined;
+    return spec(g, name, azList, subnets, role_);
+  };
+
+  type Shape = Partial<Omit<NodeGroupSpec, "nodeGroupName" | "availabilityZones" | "subnetIds" | "nodeRoleArn" | "importId">> & Pick<NodeGroupSpec, "size">;
+  const spec = (g: Shape, name: string, azList: string[], subnets: string[], roleArn: string | undefined): NodeGroupSpec => ({
+    nodeGroupName: name,
+    availabilityZones: azList,
+    subnetIds: subnets,
+    ...(roleArn ? { nodeRoleArn: roleArn } : {}),
+    size: g.size,
+    ...(g.instanceTypes ? { instanceTypes: g.instanceTypes } : {}),
+    ...(g.amiType ? { amiType: g.amiType } : {}),
+    ...(g.capacityType ? { capacityType: g.capacityType } : {}),
+    ...(g.diskSize !== undefined ? { diskSize: g.diskSize } : {}),
+    ...(g.releaseVersion ? { releaseVersion: g.releaseVersion } : {}),
+    ...(g.version ? { version: g.version } : {}),
+    ...(g.launchTemplate ? { launchTemplate: g.launchTemplate } : {}),
+    ...(g.remoteAccess ? { remoteAccess: g.remoteAccess } : {}),
+    ...(g.updateConfig ? { updateConfig: g.updateConfig } : {}),
+    labels: g.labels ?? {},
+    taints: g.taints ?? [],
+    tags: g.tags ?? {},
   });
 
-  const newPools = (key: "awsPools" | "ciliumPools"): NewPoolConfig[] => {
-    const out: NewPoolConfig[] = [];
-    const list = c.list(raw[key], k(key), CONFIG_KEYS[key], { nonEmpty: true });
-    list?.forEach((v, i) => {
-      const p = `${k(key)}[${i}]`;
-      const o = c.obj(v, p, CONFIG_KEYS[key]);
-      if (!o) return;
-      c.unknownKeys(o, p, ["name", "instanceTypes", "sizePerAz", "availabilityZones", "amiType", "capacityType", "diskSize", "labels"]);
-      const name = c.str(o.name, `${p}.name`, { re: POOL_NAME, example: "general (lowercase letters, digits and -, up to 32)" });
-      if (name) uniqueName(key === "awsPools" ? "aws" : "cilium", name, p);
-      const instanceTypes = c.strings(o.instanceTypes, `${p}.instanceTypes`, { re: INSTANCE_TYPE, example: "m6i.xlarge" });
-      const sizePerAz = c.size(o.sizePerAz, `${p}.sizePerAz`);
-      const poolAzs = o.availabilityZones === undefined ? azNames : c.azList(o.availabilityZones, `${p}.availabilityZones`, azNames);
-      const common = poolExtras(c, o, p);
-      const labels = c.labels(o.labels, `${p}.labels`);
-      if (name && instanceTypes && sizePerAz && poolAzs && common) out.push({ name, instanceTypes, sizePerAz, availabilityZones: poolAzs, labels, ...common });
-    });
-    return out;
-  };
-  const awsPools = newPools("awsPools");
-  const ciliumPools = newPools("ciliumPools");
+  const pools: PoolConfig[] = [];
+  /** Pools unchain creates, with the config they came from: their groups are resolved from their lineage below. */
+  const toCreate = new Map<PoolConfig, { input: NewPoolInput; path: string }>();
+  const cluster = cl?.name;
 
-  const awsPoolTaintKey = c.str(raw.awsPoolTaintKey, k("awsPoolTaintKey"), { example: "example.com/cni" });
-  if (awsPoolTaintKey) {
-    const p = qualifiedNameProblem(awsPoolTaintKey);
-    if (p) c.add(k("awsPoolTaintKey"), `taint key "${awsPoolTaintKey}" ${p}; EKS would reject it`, "use a key like example.com/cni");
-    else if (awsPoolTaintKey === CNI_LABEL || awsPoolTaintKey === AGENT_NOT_READY_TAINT_KEY)
-      c.add(k("awsPoolTaintKey"), `"${awsPoolTaintKey}" is a taint key unchain already uses for another purpose`, "use your organisation's key, like example.com/cni");
+  // chained pools: each one adopted group
+  const chainedInput = parsed.chainedPools ?? [];
+  const chainedNeeded = !sandbox ? adoptedPhase <= 1 : true;
+  if (chainedNeeded && raw.chainedPools === undefined) r.add(k("chainedPools"), "is missing", "list the node groups that run chained Cilium today (unchain adopt writes them)");
+  else if (chainedNeeded && shapeOk("chainedPools") && chainedInput.length === 0) r.add(k("chainedPools"), "is empty", "list at least one chained pool");
+  else if (!chainedNeeded && chainedInput.length > 0)
+    r.add(k("chainedPools"), `lists pools, but the cluster was adopted at phase ${adoptedPhase}, after the chained pools were removed`, `remove ${k("chainedPools")}`);
+  const poolNames = new Map<string, string>();
+  /** Node group names carry the role (aws-general-a), so pool names need only be unique within a role. */
+  const claimPool = (role: PoolRole, name: string, p: string) => {
+    const prev = poolNames.get(`${role}/${name}`);
+    if (prev) r.add(`${p}.name`, `pool name "${name}" is already used by ${prev}`, `give every ${role} pool its own name`);
+    else poolNames.set(`${role}/${name}`, p);
+  };
+  chainedInput.forEach((c, i) => {
+    const p = `${k("chainedPools")}[${i}]`;
+    claimPool("chained", c.name, p);
+    const ngName = c.nodeGroupName ?? c.name;
+    const g = liveGroup(p, c, ngName, "chained");
+    if (!g || !cluster) return;
+    if (!sandbox) g.importId = c.importId ?? `${cluster}:${ngName}`;
+    pools.push({ role: "chained", name: c.name, lineage: c.name, groups: [g] });
+  });
+
+  // aws and cilium pools: adopted groups as given, or one group per AZ from the pool they succeed
+  const roleAppears: Record<"aws" | "cilium", PhaseNumber> = { aws: 1, cilium: 4 };
+  const roleGone: Record<"aws" | "cilium", PhaseNumber> = { aws: 6, cilium: 7 as PhaseNumber };
+  for (const role of ["aws", "cilium"] as const) {
+    const key = role === "aws" ? "awsPools" : "ciliumPools";
+    const list = (parsed[key] ?? []) as NewPoolInput[];
+    // Where chained pools are listed, invariant 10 names each one left without a successor.
+    const needed = adoptedPhase < roleGone[role] && chainedInput.length === 0;
+    if (needed && raw[key] === undefined) r.add(k(key), "is missing", `list the ${role} pools, each naming the pool it succeeds: [{ name: general, from: general }]`);
+    else if (needed && shapeOk(key) && list.length === 0) r.add(k(key), "is empty", `list at least one ${role} pool`);
+    else if (adoptedPhase >= roleGone[role] && list.length > 0) r.add(k(key), `lists pools, but the cluster was adopted at phase ${adoptedPhase}, after the ${role} pools were removed`, `remove ${k(key)}`);
+    list.forEach((np, i) => {
+      const p = `${k(key)}[${i}]`;
+      claimPool(role, np.name, p);
+      const exists = adoptedPhase >= roleAppears[role] && !sandbox;
+      if (np.nodeGroups) {
+        if (!exists) {
+          r.add(`${p}.nodeGroups`, `lists running node groups, but ${role} pools appear in phase ${roleAppears[role]} and the cluster was adopted at phase ${adoptedPhase}`, `remove ${p}.nodeGroups; unchain creates the pool's node groups in phase ${roleAppears[role]}`);
+          return;
+        }
+        const shaped = (Object.keys(np) as Array<keyof NewPoolInput>).filter((x) => !["name", "from", "nodeGroups"].includes(x));
+        for (const x of shaped) r.add(`${p}.${x}`, "applies only to node groups unchain creates, and this pool's groups already run", `describe the running groups in ${p}.nodeGroups`);
+        const groups = np.nodeGroups.map((g, j) => {
+          const gp = `${p}.nodeGroups[${j}]`;
+          const spec_ = liveGroup(gp, g, g.nodeGroupName, role);
+          if (spec_ && cluster) spec_.importId = `${cluster}:${g.nodeGroupName}`;
+          return spec_;
+        });
+        // Its lineage: the chained pool it succeeds, where chained pools still run.
+        const chainedSource = role === "aws" ? pools.find((x) => x.role === "chained" && x.name === (np.from ?? np.name)) : undefined;
+        if (role === "aws" && np.from && !chainedSource && chainedInput.length)
+          r.add(`${p}.from`, `names no chained pool ("${np.from}")`, `set it to one of: ${chainedInput.map((c) => c.name).join(", ")}`);
+        if (groups.every((g): g is NodeGroupSpec => g !== undefined)) pools.push({ role, name: np.name, lineage: chainedSource?.lineage, groups });
+        return;
+      }
+      if (exists) {
+        r.add(`${p}.nodeGroups`, `is missing: ${role} pools appear in phase ${roleAppears[role]}, and the cluster was adopted at phase ${adoptedPhase}, so this pool already runs`, `run unchain adopt -s ${stack} --write, which lists its node groups`);
+        return;
+      }
+      const pool: PoolConfig = { role, name: np.name, lineage: undefined, groups: [] };
+      pools.push(pool);
+      toCreate.set(pool, { input: np, path: p });
+    });
   }
-  const minSchedulableNodesPerAz = c.int(raw.minSchedulableNodesPerAz, k("minSchedulableNodesPerAz"), { min: 0, max: 10000, example: "2" });
+
+  // Lineage: each created pool takes the shape of the pool it succeeds, per AZ.
+  const byRoleName = (role: PoolRole, name: string) => pools.find((x) => x.role === role && x.name === name);
+  const resolved = new Set<PoolConfig>();
+  const resolve = (pool: PoolConfig): void => {
+    const pending = toCreate.get(pool);
+    if (resolved.has(pool) || !pending || !cluster || region === undefined) return;
+    resolved.add(pool);
+    const { input: np, path: p } = pending;
+    const givenAzs = np.availabilityZones ? knownAzs(`${p}.availabilityZones`, np.availabilityZones) : undefined;
+    if (np.availabilityZones && !givenAzs) return;
+    const sourceRoles: PoolRole[] = pool.role === "aws" ? ["chained"] : ["aws", "chained"];
+    const fromName = np.from ?? np.name;
+    const source = sourceRoles.map((sr) => byRoleName(sr, fromName)).find((x) => x !== undefined);
+    if (!source) {
+      const candidates = pools.filter((x) => sourceRoles.includes(x.role)).map((x) => `${x.role} ${x.name}`);
+      r.add(
+        np.from ? `${p}.from` : `${p}.name`,
+        `${pool.role} pool "${np.name}" succeeds ${np.from ? `"${np.from}", which is` : "no pool: there is"} no ${sourceRoles.join(" or ")} pool of that name`,
+        candidates.length ? `set ${p}.from to one of: ${candidates.join(", ")}` : `list the ${sourceRoles.join(" and ")} pools first`,
+      );
+      return;
+    }
+    resolve(source);
+    pool.lineage = source.lineage;
+    const base = source.groups[0];
+    if (!base) return;
+    const azList = givenAzs ?? [...new Set(source.groups.flatMap((g) => g.availabilityZones))].sort();
+    checkLabelsAndTaints(p, np, pool.role);
+    // Sizes per AZ: given, else the source's sizes split over its AZs (rounded up, so no AZ loses room).
+    const perAz = (g: NodeGroupSpec) => {
+      const n = g.availabilityZones.length;
+      return { min: Math.ceil(g.size.min / n), desired: Math.ceil(g.size.desired / n), max: Math.max(1, Math.ceil(g.size.max / n)) };
+    };
+    for (const az of azList) {
+      const from = source.groups.find((g) => g.availabilityZones.includes(az)) ?? base;
+      const subnetsHere = from.subnetIds.filter((s) => subnetAz.get(s) === az);
+      const subnets = subnetsHere.length ? subnetsHere : (azs.find((a) => a.name === az)?.subnetIds ?? []);
+      if (subnets.length === 0 && !sandbox) {
+        r.add(`${p}.availabilityZones`, `${az} has no subnets in unchain:cluster.availabilityZones`, `list the subnets of ${az}`);
+        continue;
+      }
+      const launchTemplate = np.launchTemplate ?? from.launchTemplate;
+      const inherited: Shape = {
+        size: np.sizePerAz ?? perAz(from),
+        instanceTypes: np.instanceTypes ?? (np.launchTemplate ? undefined : from.instanceTypes),
+        amiType: np.amiType ?? from.amiType,
+        capacityType: np.capacityType ?? from.capacityType,
+        diskSize: np.diskSize ?? (launchTemplate ? undefined : from.diskSize),
+        releaseVersion: np.releaseVersion,
+        version: np.version,
+        launchTemplate,
+        remoteAccess: np.remoteAccess ?? (launchTemplate ? undefined : from.remoteAccess),
+        updateConfig: np.updateConfig ?? from.updateConfig,
+        labels: { ...from.labels, ...(np.labels ?? {}) },
+        // Dedicated taints follow the workloads; Cilium's startup taint does not (no Cilium lifts it on aws pools).
+        taints: np.taints ?? from.taints.filter((t) => t.key !== AGENT_NOT_READY_TAINT_KEY),
+        // Tags of tools that name a node group (eksctl) would be wrong on another group; AWS's own are not ours to set.
+        tags: { ...Object.fromEntries(Object.entries(from.tags).filter(([t]) => !/^(eksctl\.|alpha\.eksctl\.io\/|aws:)/.test(t))), ...(np.tags ?? {}), "unchain/role": pool.role, "unchain/pool": np.name },
+      };
+      const name = `${pool.role}-${np.name}-${azSuffix(az, region)}`;
+      claimName(name, p);
+      pool.groups.push(spec(inherited, name, [az], subnets, np.nodeRoleArn ?? from.nodeRoleArn ?? nodeRoleDefault));
+    }
+  };
+  for (const pool of toCreate.keys()) resolve(pool);
+
+  if (parsed.awsPoolTaintKey && (parsed.awsPoolTaintKey === CNI_LABEL || parsed.awsPoolTaintKey === AGENT_NOT_READY_TAINT_KEY))
+    r.add(k("awsPoolTaintKey"), `"${parsed.awsPoolTaintKey}" is a taint key unchain already uses for another purpose`, "use your organisation's key, like example.com/cni");
 
   // cilium
-  const chartVersion = c.str(raw.ciliumChartVersion, k("ciliumChartVersion"), { re: SEMVER, example: "1.16.6" });
-  if (chartVersion) {
-    const [maj, min] = chartVersion.split(".").map(Number);
-    if (maj < 1 || (maj === 1 && min < 14)) c.add(k("ciliumChartVersion"), `${chartVersion} is older than 1.14, which unchain's values (routingMode) need`, "upgrade the chained release to 1.14 or later first, then set that version here");
+  const cvRaw = parsed.ciliumChartVersion;
+  if (cvRaw) {
+    const [maj, min] = cvRaw.split(".").map(Number);
+    if (maj < 1 || (maj === 1 && min < 14)) r.add(k("ciliumChartVersion"), `${cvRaw} is older than 1.14, which unchain's values (routingMode) need`, "upgrade the chained release to 1.14 or later first, then set that version here");
   }
-  const repository = c.str(raw.ciliumRepository, k("ciliumRepository"), { re: /^(https?|oci):\/\/\S+$/, example: "https://helm.cilium.io" });
-  const valuesRaw = c.obj(raw.ciliumValues, k("ciliumValues"), "{ common: {}, chained: {}, eni: {} }", false) ?? {};
-  c.unknownKeys(valuesRaw, k("ciliumValues"), ["common", "chained", "eni"]);
-  const values = {
-    common: c.obj(valuesRaw.common, `${k("ciliumValues")}.common`, "{ hubble: { enabled: true } }", false) ?? {},
-    chained: c.obj(valuesRaw.chained, `${k("ciliumValues")}.chained`, "{ endpointRoutes: { enabled: true } }", false) ?? {},
-    eni: c.obj(valuesRaw.eni, `${k("ciliumValues")}.eni`, "{ eni: { awsEnablePrefixDelegation: true } }", false) ?? {},
-  };
+  let live: LiveRelease | undefined;
+  const releaseRuns = adoptedPhase <= 1 || adoptedPhase >= 4;
+  if (parsed.ciliumRelease) {
+    const rel = parsed.ciliumRelease;
+    const mode = releaseMode(rel.values);
+    const expected = adoptedPhase <= 1 ? "chained" : "eni";
+    if (sandbox) r.add(k("ciliumRelease"), "is set on a sandbox, which installs its own release", `remove ${k("ciliumRelease")}`);
+    else if (!releaseRuns) r.add(k("ciliumRelease"), `describes a running release, but at phase ${adoptedPhase} (adoptedPhase) no Cilium release runs`, `remove ${k("ciliumRelease")}, or correct ${k("adoptedPhase")}`);
+    else if (mode !== expected)
+      r.add(
+        `${k("ciliumRelease")}.values`,
+        `say ${mode === undefined ? "neither aws-cni chaining (cni.chainingMode) nor ENI IPAM (ipam.mode)" : `${mode} mode`}, but a cluster at phase ${adoptedPhase} runs the ${expected} release`,
+        "copy the values Helm recorded (helm get values <release> -n <namespace>), or run unchain adopt again",
+      );
+    else live = { name: rel.name, namespace: rel.namespace, chartVersion: rel.chartVersion, values: rel.values, mode };
+  } else if (!sandbox && releaseRuns && raw.ciliumRelease === undefined)
+    r.add(k("ciliumRelease"), `is missing: at phase ${adoptedPhase} (adoptedPhase) a Cilium release runs, and it is adopted exactly as Helm recorded it`, `run unchain adopt -s ${stack} --write, which reads it`);
+
   let operatorRole: OperatorRoleConfig | undefined;
-  const opRaw = raw.ciliumOperatorRole;
-  if (opRaw === undefined && isSandbox) operatorRole = { kind: "create" };
-  else {
-    const o = c.obj(opRaw, k("ciliumOperatorRole"), "{ roleArn: arn:aws:iam::123456789012:role/cilium-operator } or { create: true, oidcProviderArn: arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE }");
-    if (o) {
-      const p = k("ciliumOperatorRole");
-      c.unknownKeys(o, p, ["roleArn", "create", "oidcProviderArn"]);
-      if (o.roleArn !== undefined && o.create !== undefined) c.add(p, "sets both roleArn and create", "keep roleArn to use an existing role, or create: true to have unchain make one");
-      else if (o.roleArn !== undefined) {
-        const arn = c.str(o.roleArn, `${p}.roleArn`, { re: ROLE_ARN, example: "arn:aws:iam::123456789012:role/cilium-operator" });
-        if (arn) operatorRole = { kind: "existing", roleArn: arn };
-      } else if (o.create === true) {
-        const oidc = c.str(o.oidcProviderArn, `${p}.oidcProviderArn`, { re: OIDC_ARN, example: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE", required: !isSandbox });
-        if (oidc || isSandbox) operatorRole = { kind: "create", ...(oidc ? { oidcProviderArn: oidc } : {}) };
-      } else c.add(p, "says neither roleArn nor create: true", "set roleArn to an existing role with the EC2 permissions, or create: true with oidcProviderArn");
-    }
-  }
+  const op = parsed.ciliumOperatorRole;
+  if (op) {
+    const p = k("ciliumOperatorRole");
+    if (op.roleArn !== undefined && op.create !== undefined) r.add(p, "sets both roleArn and create", "keep roleArn to use an existing role, or create: true to have unchain make one");
+    else if (op.roleArn !== undefined) operatorRole = { kind: "existing", roleArn: op.roleArn };
+    else if (op.create === true) {
+      if (!op.oidcProviderArn && !sandbox) r.add(`${p}.oidcProviderArn`, "is missing", "set the ARN of the cluster's IAM OIDC provider, like arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE");
+      else operatorRole = { kind: "create", ...(op.oidcProviderArn ? { oidcProviderArn: op.oidcProviderArn } : {}) };
+    } else r.add(p, "says neither roleArn nor create: true", "set roleArn to an existing role with the EC2 permissions, or create: true with oidcProviderArn");
+  } else if (sandbox) operatorRole = { kind: "create" };
+  else if (adoptedPhase < 4 && raw.ciliumOperatorRole === undefined)
+    r.add(k("ciliumOperatorRole"), "is missing: the ENI release of phase 4 needs an IAM role for the cilium-operator", "set { roleArn: <a role with the EC2 permissions> } or { create: true, oidcProviderArn: <the cluster's OIDC provider> }");
 
   // vpc-cni
-  const addonVersion = c.str(raw.vpcCniVersion, k("vpcCniVersion"), { re: ADDON_VERSION, example: "v1.18.3-eksbuild.1" });
-  const cniValues = c.obj(raw.vpcCniConfigurationValues, k("vpcCniConfigurationValues"), "{ env: { WARM_IP_TARGET: \"5\" } }", false) ?? {};
-  if (cniValues.nodeSelector !== undefined)
-    c.add(`${k("vpcCniConfigurationValues")}.nodeSelector`, "is not accepted by the vpc-cni add-on (its schema has no nodeSelector)", "remove it; unchain places aws-node with affinity");
-  const resolve = raw.vpcCniResolveConflicts;
-  if (!["OVERWRITE", "PRESERVE", "NONE"].includes(resolve as string)) c.add(k("vpcCniResolveConflicts"), `must be OVERWRITE, PRESERVE or NONE, is ${describe(resolve)}`, "use OVERWRITE so hand edits to aws-node cannot keep it on the wrong pools");
+  const vc = parsed.vpcCni ?? (STACK_KEYS.vpcCni.schema.parse({}) as NonNullable<RawConfig["vpcCni"]>);
+  const cv = parseConfigurationValues(vc.configurationValues);
+  if (cv.error) r.add(`${k("vpcCni")}.configurationValues`, cv.error, "write the configurationValues EKS holds for the add-on (aws eks describe-addon … configurationValues)");
+  if (cv.values.nodeSelector !== undefined)
+    r.add(`${k("vpcCni")}.configurationValues.nodeSelector`, "is not accepted by the vpc-cni add-on (its schema has no nodeSelector)", "remove it; unchain places aws-node with affinity");
 
-  // node agents
   const nodeAgents: NodeAgentConfig[] = [];
-  const agentList = c.list(raw.nodeAgents, k("nodeAgents"), CONFIG_KEYS.nodeAgents, { required: false }) ?? [];
   const agentNames = new Set<string>();
-  agentList.forEach((v, i) => {
-    const p = `${k("nodeAgents")}[${i}]`;
-    const o = c.obj(v, p, CONFIG_KEYS.nodeAgents);
-    if (!o) return;
-    c.unknownKeys(o, p, ["name", "chart", "version", "repository", "namespace", "values", "roles"]);
-    const name = c.str(o.name, `${p}.name`, { re: K8S_NAME, example: "node-local-dns" });
-    if (name && agentNames.has(name)) c.add(`${p}.name`, `node agent "${name}" is listed twice`, "give each node agent its own name");
-    if (name) agentNames.add(name);
-    const chart = c.str(o.chart, `${p}.chart`, { example: "node-local-dns" });
-    const version = c.str(o.version, `${p}.version`, { re: SEMVER, example: "2.1.0" });
-    const repository = c.str(o.repository, `${p}.repository`, { re: /^(https?|oci):\/\/\S+$/, example: "https://charts.example.com" });
-    const namespace = o.namespace === undefined ? "kube-system" : c.str(o.namespace, `${p}.namespace`, { re: K8S_NAME, example: "kube-system" });
-    const agentValues = c.obj(o.values, `${p}.values`, "{}", false) ?? {};
-    const roles = c.strings(o.roles, `${p}.roles`, { example: "aws" });
-    const badRole = roles?.find((r) => !POOL_ROLES.includes(r as PoolRole));
-    if (badRole) c.add(`${p}.roles`, `"${badRole}" is not a pool role`, `use roles from ${POOL_ROLES.join(", ")}`);
-    if (name && chart && version && repository && namespace && roles && !badRole)
-      nodeAgents.push({ name, chart, version, repository, namespace, values: agentValues, roles: roles as PoolRole[] });
+  (parsed.nodeAgents ?? []).forEach((a, i) => {
+    if (agentNames.has(a.name)) r.add(`${k("nodeAgents")}[${i}].name`, `node agent "${a.name}" is listed twice`, "give each node agent its own name");
+    agentNames.add(a.name);
+    nodeAgents.push({ name: a.name, chart: a.chart, version: a.version, repository: a.repository, namespace: a.namespace, values: a.values, roles: [...new Set(a.roles)] });
   });
 
-  const kubernetesVersion = raw.kubernetesVersion === undefined ? "1.31" : c.str(raw.kubernetesVersion, k("kubernetesVersion"), { re: /^1\.\d+$/, example: "1.31" });
+  if (r.problems.length > 0 || !cl || phase === undefined || !access) return { problems: r.problems };
 
-  if (c.problems.length > 0) return { problems: c.problems };
-  const cilium: CiliumConfig = { chartVersion: chartVersion!, repository: repository!, values, operatorRole: operatorRole! };
-  const vpcCni: VpcCniConfig = { addonVersion: addonVersion!, configurationValues: cniValues, resolveConflicts: resolve as ResolveConflicts };
+  const vals = parsed.ciliumValues ?? {};
+  const cilium: CiliumConfig = {
+    chartVersion: parsed.ciliumChartVersion ?? DEFAULTS.ciliumChartVersion,
+    repository: parsed.ciliumRepository ?? DEFAULTS.ciliumRepository,
+    ...(live ? { live } : {}),
+    values: { common: vals.common ?? {}, chained: vals.chained ?? {}, eni: vals.eni ?? {} },
+    ...(operatorRole ? { operatorRole } : {}),
+  };
+  const vpcCni: VpcCniConfig = {
+    addonVersion: vc.addonVersion,
+    ...(cv.text !== undefined ? { configurationValuesText: cv.text } : {}),
+    configurationValues: cv.values,
+    ...(vc.serviceAccountRoleArn ? { serviceAccountRoleArn: vc.serviceAccountRoleArn } : {}),
+    tags: vc.tags ?? {},
+    resolveConflictsOnUpdate: vc.resolveConflictsOnUpdate,
+  };
   return {
     problems: [],
     config: {
       stack,
-      phase: phase!,
-      clusterName: clusterName!,
-      region: region!,
-      availabilityZones: azs!,
-      ...(nodeRoleArn ? { nodeRoleArn } : {}),
-      ...(kubeContext ? { kubeContext } : {}),
-      chainedPools,
-      awsPools,
-      ciliumPools,
-      awsPoolTaintKey: awsPoolTaintKey!,
-      minSchedulableNodesPerAz: minSchedulableNodesPerAz!,
+      phase,
+      adoptedPhase: sandbox ? 0 : adoptedPhase,
+      clusterName: cl.name,
+      region: cl.region,
+      availabilityZones: azs,
+      ...(cl.kubeContext ? { kubeContext: cl.kubeContext } : {}),
+      ...(cl.arn ? { clusterArn: cl.arn } : {}),
+      ...(cl.endpoint ? { endpoint: cl.endpoint } : {}),
+      aws: access,
+      pools,
+      awsPoolTaintKey: parsed.awsPoolTaintKey ?? DEFAULTS.awsPoolTaintKey,
+      minSchedulableNodesPerAz: parsed.minSchedulableNodesPerAz ?? DEFAULTS.minSchedulableNodesPerAz,
       cilium,
       vpcCni,
       nodeAgents,
-      sandbox: isSandbox,
-      kubernetesVersion: kubernetesVersion!,
+      sandbox,
+      kubernetesVersion: parsed.kubernetesVersion ?? DEFAULTS.kubernetesVersion,
     },
   };
-}
-
-function poolExtras(c: Checker, o: Obj, p: string): { amiType?: string; capacityType?: CapacityType; diskSize?: number } | undefined {
-  let ok = true;
-  const out: { amiType?: string; capacityType?: CapacityType; diskSize?: number } = {};
-  if (o.amiType !== undefined) {
-    if (AMI_TYPES.includes(o.amiType as string)) out.amiType = o.amiType as string;
-    else {
-      c.add(`${p}.amiType`, `${describe(o.amiType)} is not an EKS AMI type`, `use one of ${AMI_TYPES.join(", ")}`);
-      ok = false;
-    }
-  }
-  if (o.capacityType !== undefined) {
-    if (o.capacityType === "ON_DEMAND" || o.capacityType === "SPOT") out.capacityType = o.capacityType;
-    else {
-      c.add(`${p}.capacityType`, `${describe(o.capacityType)} is not a capacity type`, "use ON_DEMAND or SPOT");
-      ok = false;
-    }
-  }
-  if (o.diskSize !== undefined) {
-    const d = c.int(o.diskSize, `${p}.diskSize`, { min: 1, max: 16384, example: "50" });
-    if (d === undefined) ok = false;
-    else out.diskSize = d;
-  }
-  return ok ? out : undefined;
 }

@@ -30,10 +30,15 @@ function largerFleet(factor) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-bench-"));
   fs.copyFileSync(path.join(root, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
   const stacks = fs.readdirSync(root).filter((f) => /^Pulumi\..+\.yaml$/.test(f) && f !== "Pulumi.yaml" && f !== "Pulumi.dev.yaml");
+  fs.mkdirSync(path.join(dir, "adopted"));
   for (let i = 0; i < factor; i++)
     for (const f of stacks) {
+      // A copy of each cluster under another name, with its snapshot, so that its imports are checked too.
       const name = f.replace(/^Pulumi\.(.+)\.yaml$/, "$1");
-      fs.writeFileSync(path.join(dir, `Pulumi.${name}-x${i}.yaml`), fs.readFileSync(path.join(root, f), "utf8").replace(/name: (\S+)\n    region/, `name: $1-x${i}\n    region`));
+      const rename = (text) => text.split(name).join(`${name}-x${i}`);
+      fs.writeFileSync(path.join(dir, `Pulumi.${name}-x${i}.yaml`), rename(fs.readFileSync(path.join(root, f), "utf8")));
+      const snap = path.join(root, "adopted", `${name}.yaml`);
+      if (fs.existsSync(snap)) fs.writeFileSync(path.join(dir, "adopted", `${name}-x${i}.yaml`), rename(fs.readFileSync(snap, "utf8")));
     }
   return { dir, count: stacks.length * factor };
 }

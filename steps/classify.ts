@@ -60,6 +60,17 @@ export function classify(urn: string, type: string, inputs: Record<string, unkno
   return { kind: "component" };
 }
 
+/**
+ * Inputs that exist only on Pulumi's side (how the provider carries out a change), not settings of the
+ * live object: an update that allows a resource to change may set them. pulumi-kubernetes
+ * `helm_release.go` (repositoryOpts, maxHistory, timeout, atomic, cleanupOnFail, skipAwait,
+ * waitForJobs); terraform-provider-aws `addon.go` (resolve_conflicts_on_create/_on_update, preserve).
+ */
+export const ENGINE_SIDE_PROPERTIES: Readonly<Partial<Record<ResourceKind, readonly string[]>>> = {
+  ciliumRelease: ["repositoryOpts", "maxHistory", "timeout", "atomic", "cleanupOnFail", "skipAwait", "waitForJobs"],
+  vpcCniAddon: ["resolveConflictsOnCreate", "resolveConflictsOnUpdate", "preserve"],
+};
+
 export interface ChangeToCheck extends Classified {
   op: ChangeOp;
   /** Top-level properties an update touches. */
@@ -74,13 +85,15 @@ export function allowedBy(spec: PhaseSpec, change: ChangeToCheck, sandbox: boole
   if (change.kind === "provider" || change.kind === "component") return { allowed: true };
   if (change.kind === "sandbox") return sandbox ? { allowed: true } : { allowed: false, reason: "sandbox resources in a production stack" };
   const ops: ChangeOp[] = sandbox && change.op === "create" ? ["create", "import"] : [change.op];
+  const engineSide = ENGINE_SIDE_PROPERTIES[change.kind] ?? [];
+  const touched = change.properties.filter((p) => !engineSide.includes(p));
   const rule = spec.allowed.find(
     (a) =>
       a.kind === change.kind &&
       ops.some((o) => a.ops.includes(o)) &&
       (a.role === undefined || a.role === change.role) &&
       (a.release === undefined || a.release === change.release) &&
-      (change.op !== "update" || a.properties === undefined || change.properties.every((p) => a.properties!.includes(p))),
+      (change.op !== "update" || a.properties === undefined || touched.every((p) => a.properties!.includes(p))),
   );
   if (rule) return { rule, allowed: true };
   const what = `${change.op} of ${change.kind}${change.role ? ` (${change.role})` : ""}${change.release ? ` (${change.release})` : ""}${change.op === "update" ? ` touching ${change.properties.join(", ")}` : ""}`;

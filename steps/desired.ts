@@ -1,45 +1,65 @@
 /**
  * The desired state of one cluster at one phase: plain data computed from the cluster's config and
  * the phase table. Components turn it into resources; the invariants are checked against it.
+ *
+ * What runs when the cluster is adopted is declared exactly as it runs at the phase it was adopted
+ * at (`adoptedPhase`): the import reads back what the program declares, property for property. From
+ * there, each phase adds only what it owns (steps/phases.ts).
  */
-import { ClusterConfig, PoolSize } from "../config/types";
-import { NodeShape, Placement, Taint } from "./affinity";
-import { AWS_POOL_TAINT_KEY, CiliumRelease, PHASES, PhaseNumber, PhaseSpec, TaintTemplate } from "./phases";
+import { ClusterConfig, NodeGroupSpec, ResolveConflicts } from "../config/types";
+import { NodeShape, Placement } from "./affinity";
+import { AWS_POOL_TAINT_KEY, CiliumRelease, PHASES, PhaseNumber, PhaseSpec, STARTUP_TAINT, TaintTemplate } from "./phases";
 import { AGENT_NOT_READY_TAINT_KEY, CNI_LABEL, PoolRole, ROLE_LABEL } from "./roles";
-import { awsNodePlacement, ciliumPlacements, ciliumValues, unmanagedPodWatcherRestart, Values, vpcCniConfigurationValues } from "./values";
+import { awsNodePlacement, ciliumPlacements, ciliumReleaseValues, deepEqual, unmanagedPodWatcherRestart, Values, vpcCniConfigurationValues } from "./values";
+import { Taint } from "./affinity";
 
-export interface PoolState {
+export interface PoolState extends NodeGroupSpec {
   /** Unique within the cluster and stable across phases: the Pulumi resource name of its node group. */
   id: string;
   /** The configured pool this node group belongs to. */
   pool: string;
   role: PoolRole;
-  nodeGroupName: string;
-  availabilityZones: string[];
-  subnetIds: string[];
-  instanceTypes: string[];
-  size: PoolSize;
-  amiType?: string;
-  capacityType?: string;
-  diskSize?: number;
+  /** The chained pool this group's pool descends from. */
+  lineage?: string;
+  /** With the `cni` label of the role. */
   labels: Record<string, string>;
-  /** Kubernetes spelling; the node pool component converts to the EKS API's. */
+  /** Everything the group carries in this phase (Kubernetes spelling; the component converts for EKS). */
   taints: Taint[];
-  /** Adopt an existing node group (chained pools outside a sandbox). */
-  importId?: string;
 }
 
 export interface AwsNodeState {
+  addonVersion: string;
   configurationValues: Values;
+  /** The configurationValues string to declare: the live one where nothing changed it, else the JSON of `configurationValues`; undefined: none. */
+  configurationValuesText?: string;
+  serviceAccountRoleArn?: string;
+  tags: Record<string, string>;
+  /** Declared from the first phase that updates the add-on on (import cannot read it back). */
+  resolveConflictsOnUpdate?: ResolveConflicts;
+  /** Only where unchain creates the add-on (a sandbox). */
+  resolveConflictsOnCreate?: ResolveConflicts;
+  /** `<cluster>:vpc-cni`, where the add-on ran when the cluster was adopted. */
+  importId?: string;
   placement: Placement;
 }
 
 export interface CiliumState {
   release: CiliumRelease;
+  /** Helm release name and namespace. */
+  name: string;
+  namespace: string;
+  chartVersion: string;
   values: Values;
   agent: Placement;
   envoy: Placement;
   unmanagedPodWatcherRestart: boolean;
+  /** `<namespace>/<name>`, where this release ran when the cluster was adopted. */
+  importId?: string;
+  /**
+   * Declare the release's Pulumi-side settings (repository, history, timeout, atomic): not in the
+   * step that adopts it, where the import reads back only name, namespace, chart, version and values.
+   */
+  upgradeSettings: boolean;
 }
 
 export interface NodeAgentState {
@@ -57,7 +77,7 @@ export interface PhaseState {
   pools: PoolState[];
   awsNode?: AwsNodeState;
   cilium?: CiliumState;
-  /** The cilium-operator's IAM role exists (from the first ENI phase on; kept afterwards). */
+  /** The cilium-operator's IAM role exists (from the first ENI phase on; kept afterwards), where unchain creates it. */
   operatorRole: boolean;
   nodeAgents: NodeAgentState[];
 }
@@ -69,10 +89,6 @@ export interface DesiredOptions {
 
 /** Placeholder for the ARN of a role unchain creates, where the real one is not known yet. */
 export const CREATED_OPERATOR_ROLE = "<created by unchain>";
-
-function azSuffix(az: string, region: string): string {
-  return az.startsWith(region) ? az.slice(region.length).replace(/^-/, "") || az : az;
-}
 
 function resolveTaint(t: TaintTemplate, config: ClusterConfig): Taint {
   return { key: t.key === AWS_POOL_TAINT_KEY ? config.awsPoolTaintKey : t.key, value: t.value, effect: t.effect };
@@ -96,87 +112,100 @@ export function nodeShape(pool: PoolState): NodeShape {
       "kubernetes.io/os": "linux",
       "kubernetes.io/arch": arm ? "arm64" : "amd64",
       "eks.amazonaws.com/nodegroup": pool.nodeGroupName,
+      "eks.amazonaws.com/capacityType": pool.capacityType ?? "ON_DEMAND",
       ...(pool.availabilityZones.length === 1 ? { "topology.kubernetes.io/zone": pool.availabilityZones[0] } : {}),
     },
     taints: pool.taints,
   };
 }
 
+/** The Pulumi resource name of a node group: stable, unique in the stack. */
+function groupId(role: PoolRole, pool: string, g: NodeGroupSpec): string {
+  if (role === "chained") return `chained-${pool}`;
+  return g.nodeGroupName.startsWith(`${role}-`) ? g.nodeGroupName : `${role}-${g.nodeGroupName}`;
+}
+
 function poolsOf(config: ClusterConfig, spec: PhaseSpec): PoolState[] {
-  const pools: PoolState[] = [];
-  const chained = spec.pools.chained;
-  if (chained) {
-    for (const p of config.chainedPools) {
-      pools.push({
-        id: `chained-${p.name}`,
-        pool: p.name,
-        role: "chained",
-        nodeGroupName: p.nodeGroupName,
-        availabilityZones: p.availabilityZones,
-        subnetIds: p.subnetIds,
-        instanceTypes: p.instanceTypes,
-        size: p.size,
-        ...(p.amiType ? { amiType: p.amiType } : {}),
-        ...(p.capacityType ? { capacityType: p.capacityType } : {}),
-        ...(p.diskSize ? { diskSize: p.diskSize } : {}),
-        labels: { ...p.labels, [CNI_LABEL]: ROLE_LABEL.chained },
-        taints: [...chained.taints.map((t) => resolveTaint(t, config)), ...p.taints],
-        ...(config.sandbox ? {} : { importId: p.importId }),
+  const out: PoolState[] = [];
+  for (const pool of config.pools) {
+    const rolePools = spec.pools[pool.role];
+    if (!rolePools) continue;
+    for (const g of pool.groups) {
+      const startup = g.importId === undefined ? STARTUP_TAINT[pool.role] : undefined;
+      out.push({
+        ...g,
+        id: groupId(pool.role, pool.name, g),
+        pool: pool.name,
+        role: pool.role,
+        ...(pool.lineage ? { lineage: pool.lineage } : {}),
+        labels: { ...g.labels, [CNI_LABEL]: ROLE_LABEL[pool.role] },
+        taints: [...(startup ? [resolveTaint(startup, config)] : []), ...g.taints, ...rolePools.taints.map((t) => resolveTaint(t, config))],
       });
     }
   }
-  for (const role of ["aws", "cilium"] as const) {
-    const rolePools = spec.pools[role];
-    if (!rolePools) continue;
-    for (const p of role === "aws" ? config.awsPools : config.ciliumPools) {
-      for (const az of p.availabilityZones) {
-        const suffix = azSuffix(az, config.region);
-        pools.push({
-          id: `${role}-${p.name}-${suffix}`,
-          pool: p.name,
-          role,
-          nodeGroupName: `${role}-${p.name}-${suffix}`,
-          availabilityZones: [az],
-          subnetIds: config.availabilityZones.find((a) => a.name === az)?.subnetIds ?? [],
-          instanceTypes: p.instanceTypes,
-          size: p.sizePerAz,
-          ...(p.amiType ? { amiType: p.amiType } : {}),
-          ...(p.capacityType ? { capacityType: p.capacityType } : {}),
-          ...(p.diskSize ? { diskSize: p.diskSize } : {}),
-          labels: { ...p.labels, [CNI_LABEL]: ROLE_LABEL[role] },
-          taints: rolePools.taints.map((t) => resolveTaint(t, config)),
-        });
-      }
-    }
-  }
-  return pools;
+  return out;
+}
+
+/** The add-on's configurationValues in `phase`, and the text to declare. */
+function awsNodeCore(config: ClusterConfig, phase: PhaseNumber): { values: Values; text?: string } | undefined {
+  const spec = PHASES[phase];
+  if (!spec.awsNode.present) return undefined;
+  const adopted = !config.sandbox && config.adoptedPhase <= 5;
+  const live = config.vpcCni.configurationValues;
+  const values = vpcCniConfigurationValues(spec.awsNode.roles, live);
+  // Where nothing changed the values, the live text is declared as it is: EKS compares the string.
+  const text = deepEqual(values, live) ? (adopted ? config.vpcCni.configurationValuesText : Object.keys(values).length ? JSON.stringify(values) : undefined) : JSON.stringify(values);
+  return { values, ...(text !== undefined ? { text } : {}) };
+}
+
+/** The first phase after the adopting one in which `core` differs from what was adopted (undefined: none up to `phase`). */
+function changedSinceAdoption<T>(config: ClusterConfig, phase: PhaseNumber, core: (p: PhaseNumber) => T): boolean {
+  const at = core(config.adoptedPhase);
+  for (let p = config.adoptedPhase + 1; p <= phase; p++) if (!deepEqual(core(p as PhaseNumber), at)) return true;
+  return false;
 }
 
 export function desiredState(config: ClusterConfig, phase: PhaseNumber, opts: DesiredOptions = {}): PhaseState {
   const spec = PHASES[phase];
   const pools = poolsOf(config, spec);
-  const operatorRole = PHASES.slice(0, phase + 1).some((p) => p.cilium.release === "eni");
+  const operatorRole = config.cilium.operatorRole?.kind === "create" && PHASES.slice(config.adoptedPhase, phase + 1).some((p) => p.cilium.release === "eni") && !(config.cilium.live?.mode === "eni");
 
   let awsNode: AwsNodeState | undefined;
-  if (spec.awsNode.present) {
-    const configurationValues = vpcCniConfigurationValues(spec.awsNode.roles, config.vpcCni.configurationValues);
-    awsNode = { configurationValues, placement: awsNodePlacement(configurationValues) };
+  const core = awsNodeCore(config, phase);
+  if (core) {
+    const adopted = !config.sandbox && config.adoptedPhase <= 5;
+    const updated = adopted ? changedSinceAdoption(config, phase, (p) => awsNodeCore(config, p)?.text) : true;
+    awsNode = {
+      addonVersion: config.vpcCni.addonVersion,
+      configurationValues: core.values,
+      ...(core.text !== undefined ? { configurationValuesText: core.text } : {}),
+      ...(config.vpcCni.serviceAccountRoleArn ? { serviceAccountRoleArn: config.vpcCni.serviceAccountRoleArn } : {}),
+      tags: config.vpcCni.tags,
+      ...(updated ? { resolveConflictsOnUpdate: config.vpcCni.resolveConflictsOnUpdate } : {}),
+      ...(adopted ? { importId: `${config.clusterName}:vpc-cni` } : { resolveConflictsOnCreate: "OVERWRITE" as const }),
+      placement: awsNodePlacement(core.values),
+    };
   }
 
   let cilium: CiliumState | undefined;
   if (spec.cilium.release !== "none") {
+    const release = spec.cilium.release;
+    const live = config.cilium.live?.mode === release ? config.cilium.live : undefined;
     const operatorRoleArn =
-      config.cilium.operatorRole.kind === "existing" ? config.cilium.operatorRole.roleArn : (opts.operatorRoleArn ?? CREATED_OPERATOR_ROLE);
-    const values = ciliumValues({
-      release: spec.cilium.release,
-      chartVersion: config.cilium.chartVersion,
-      roles: spec.cilium.roles,
-      unmanagedPodWatcherRestart: spec.cilium.unmanagedPodWatcherRestart,
-      subnetIds: config.availabilityZones.flatMap((a) => a.subnetIds),
-      operatorRoleArn,
-      overrides: config.cilium.values,
-    });
-    cilium = { release: spec.cilium.release, values, ...ciliumPlacements(values), unmanagedPodWatcherRestart: unmanagedPodWatcherRestart(values) };
+      config.cilium.operatorRole?.kind === "existing" ? config.cilium.operatorRole.roleArn : config.cilium.operatorRole ? (opts.operatorRoleArn ?? CREATED_OPERATOR_ROLE) : undefined;
+    const valuesAt = (p: PhaseNumber) => ciliumReleaseValues(config, PHASES[p], operatorRoleArn);
+    const values = valuesAt(phase);
+    cilium = {
+      release,
+      name: live?.name ?? "cilium",
+      namespace: live?.namespace ?? "kube-system",
+      chartVersion: live?.chartVersion ?? config.cilium.chartVersion,
+      values,
+      ...ciliumPlacements(values),
+      unmanagedPodWatcherRestart: unmanagedPodWatcherRestart(values),
+      ...(live ? { importId: `${live.namespace}/${live.name}` } : {}),
+      upgradeSettings: live ? changedSinceAdoption(config, phase, valuesAt) : true,
+    };
   }
 
   const present = new Set(pools.map((p) => p.role));
@@ -198,7 +227,7 @@ export function desiredState(config: ClusterConfig, phase: PhaseNumber, opts: De
   };
 }
 
-/** Desired states of every phase of the walk, 0 to 6. */
+/** Desired states of every phase of the walk, from the phase the cluster was adopted at to 6. */
 export function desiredWalk(config: ClusterConfig, opts: DesiredOptions = {}): PhaseState[] {
-  return PHASES.map((p) => desiredState(config, p.phase, opts));
+  return PHASES.filter((p) => p.phase >= config.adoptedPhase).map((p) => desiredState(config, p.phase, opts));
 }

@@ -14,7 +14,7 @@ import { drainedBefore, PhaseNumber, verifiedEmptyBefore } from "./phases";
 import { REPLACE_ON_CHANGE } from "./replacement";
 import { ROLE_IPAM } from "./roles";
 
-export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6;
+export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 10;
 
 export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   1: "every pool that can hold pods has exactly one IPAM provider",
@@ -23,6 +23,7 @@ export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   4: "each availability zone keeps schedulable capacity",
   5: "the unmanaged-pod watcher is off while more than one pool role exists",
   6: "no phase replaces an existing node group or Cilium release unless the phase says so",
+  10: "every workload has somewhere to go: each chained pool has successors in both roles",
 };
 
 export interface Violation {
@@ -132,13 +133,18 @@ export function checkPhase(state: PhaseState): Violation[] {
   return out;
 }
 
+/** What EKS cannot change in place on a node group (steps/replacement.ts). */
 const replaceKeys = (p: PoolState): Record<string, unknown> => ({
   nodeGroupName: p.nodeGroupName,
+  nodeRoleArn: p.nodeRoleArn,
   subnetIds: [...p.subnetIds].sort(),
   instanceTypes: p.instanceTypes,
   amiType: p.amiType,
   capacityType: p.capacityType,
   diskSize: p.diskSize,
+  remoteAccess: p.remoteAccess,
+  "launchTemplate.id": p.launchTemplate?.id,
+  "launchTemplate.name": p.launchTemplate?.name,
 });
 
 /** Invariants 1-6 for the step from `from` to `to` (one `pulumi up`). */
@@ -256,13 +262,41 @@ export function checkStep(from: PhaseState, to: PhaseState): Violation[] {
   return out;
 }
 
-/** Every phase and every step of a walk. */
+/**
+ * Invariant 10 over a walk: every chained pool (dedicated ones included) has a successor in both
+ * roles, so its workloads, with the labels and taints they select, have somewhere to go in phase 2
+ * and in phase 6.
+ */
+export function checkLineage(states: PhaseState[]): Violation[] {
+  const first = states[0];
+  if (!first) return [];
+  const chained = first.pools.filter((p) => p.role === "chained");
+  const out: Violation[] = [];
+  const later = states.flatMap((s) => s.pools);
+  for (const pool of chained) {
+    for (const role of ["aws", "cilium"] as const) {
+      if (later.some((p) => p.role === role && p.lineage === pool.pool)) continue;
+      const phase = (role === "aws" ? 1 : 4) as PhaseNumber;
+      out.push({
+        invariant: 10,
+        phase,
+        pool: pool.id,
+        message: `chained pool "${pool.pool}" has no ${role} pool succeeding it${pool.taints.some(isClosingTaint) ? ` (it is dedicated: ${pool.taints.filter(isClosingTaint).map((t) => `${t.key}=${t.value ?? ""}:${t.effect}`).join(", ")})` : ""}; its workloads would have nowhere to go when it is removed`,
+        fix: `add { name: ${pool.pool}, from: ${pool.pool} } to unchain:${role}Pools: it inherits the pool's launch template, role, instance types, labels, taints and sizes`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every phase and every step of a walk, and the lineage of its pools. */
 export function checkWalk(states: PhaseState[]): Violation[] {
   const out: Violation[] = [];
   states.forEach((s, i) => {
     out.push(...checkPhase(s));
     if (i > 0) out.push(...checkStep(states[i - 1], s));
   });
+  out.push(...checkLineage(states));
   return out;
 }
 

@@ -29,7 +29,10 @@ export interface TaintTemplate {
 
 /** How the pools of one role look in a phase. Absent roles have no entry. */
 export interface RolePools {
-  /** Taints unchain sets on the pools of this role (chained pools keep the taints they already have). */
+  /**
+   * Taints unchain sets on the pools of this role in this phase, beyond the ones they run with (the
+   * taints of an adopted group as it runs; the startup taint of a group unchain creates).
+   */
   taints: TaintTemplate[];
 }
 
@@ -117,6 +120,18 @@ export const CILIUM_VALIDATION_TAINT: TaintTemplate = { key: CNI_LABEL, value: "
 /** Closes aws pools to new pods once cilium pools are open (phase 5). */
 export const AWS_CLOSED_TAINT: TaintTemplate = { key: AWS_POOL_TAINT_KEY, value: "aws", effect: "NoSchedule" };
 
+/**
+ * The taint a node group unchain creates starts with, so that no pod runs on a node before its
+ * Cilium agent (chained pools of a sandbox; cilium pools). Adopted groups keep the taints they run with.
+ */
+export const STARTUP_TAINT: Partial<Record<PoolRole, TaintTemplate>> = { chained: CHAINED_STARTUP_TAINT, cilium: CILIUM_STARTUP_TAINT };
+
+/** Taint keys some phase sets or lifts on pools of `role`: the stack file never lists them. */
+export function ownedTaintKeys(role: PoolRole, awsPoolTaintKey: string): string[] {
+  const keys = PHASES.flatMap((p) => (p.pools[role]?.taints ?? []).map((t) => (t.key === AWS_POOL_TAINT_KEY ? awsPoolTaintKey : t.key)));
+  return [...new Set(keys)];
+}
+
 const SETTLED: GateStep[] = [check("nodesReady"), check("poolsLabelledAndTainted"), check("daemonSetsPlaced")];
 
 export const PHASES: readonly PhaseSpec[] = [
@@ -124,7 +139,7 @@ export const PHASES: readonly PhaseSpec[] = [
     phase: 0,
     title: "baseline",
     summary: "Adopt what runs today: chained pools, the vpc-cni add-on and the chained Cilium release.",
-    pools: { chained: { taints: [CHAINED_STARTUP_TAINT] } },
+    pools: { chained: { taints: [] } },
     awsNode: { present: true, roles: "all" },
     cilium: { release: "chained", roles: ["chained"], unmanagedPodWatcherRestart: true },
     workloads: "on chained pools",
@@ -141,7 +156,7 @@ export const PHASES: readonly PhaseSpec[] = [
     phase: 1,
     title: "aws pools",
     summary: "Add aws pools (cni=aws, no taints) beside the chained pools; turn the unmanaged-pod watcher off.",
-    pools: { chained: { taints: [CHAINED_STARTUP_TAINT] }, aws: { taints: [] } },
+    pools: { chained: { taints: [] }, aws: { taints: [] } },
     awsNode: { present: true, roles: "all" },
     cilium: { release: "chained", roles: ["chained"], unmanagedPodWatcherRestart: false },
     workloads: "start moving to aws pools",
@@ -190,7 +205,7 @@ export const PHASES: readonly PhaseSpec[] = [
     summary: "Add one cilium pool per AZ (tainted cni=cilium:NoExecute while validated) and the ENI-mode Cilium release.",
     pools: {
       aws: { taints: [] },
-      cilium: { taints: [CILIUM_STARTUP_TAINT, CILIUM_VALIDATION_TAINT] },
+      cilium: { taints: [CILIUM_VALIDATION_TAINT] },
     },
     awsNode: { present: true, roles: ["aws"] },
     cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: false },
@@ -210,7 +225,7 @@ export const PHASES: readonly PhaseSpec[] = [
     summary: "Untaint the cilium pools and close the aws pools (<awsPoolTaintKey>=aws:NoSchedule).",
     pools: {
       aws: { taints: [AWS_CLOSED_TAINT] },
-      cilium: { taints: [CILIUM_STARTUP_TAINT] },
+      cilium: { taints: [] },
     },
     awsNode: { present: true, roles: ["aws"] },
     cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: false },
@@ -226,7 +241,7 @@ export const PHASES: readonly PhaseSpec[] = [
     phase: 6,
     title: "final",
     summary: "Drain the aws pools, remove them and the vpc-cni add-on; the unmanaged-pod watcher goes back on.",
-    pools: { cilium: { taints: [CILIUM_STARTUP_TAINT] } },
+    pools: { cilium: { taints: [] } },
     awsNode: { present: false },
     cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: true },
     workloads: "on cilium pools",

@@ -4,8 +4,9 @@
  * affinities are then narrowed to the phase's roles, so an override can add to them but never drop
  * the role pin. The invariants read the placement back out of these final values.
  */
+import { ClusterConfig } from "../config/types";
 import { Affinity, pinToRoles, Placement, Toleration } from "./affinity";
-import { CiliumRelease } from "./phases";
+import { CiliumRelease, PhaseSpec } from "./phases";
 import { PoolRole } from "./roles";
 
 export type Values = Record<string, unknown>;
@@ -66,18 +67,6 @@ export const AWS_NODE_DEFAULT_AFFINITY: Affinity = {
   },
 };
 
-export interface CiliumValuesInput {
-  release: CiliumRelease;
-  chartVersion: string;
-  roles: PoolRole[];
-  unmanagedPodWatcherRestart: boolean;
-  /** Subnets the ENI IPAM may allocate from (pinned, per the Cilium ENI docs). */
-  subnetIds: string[];
-  /** IRSA role of the operator, annotated on its service account. */
-  operatorRoleArn?: string;
-  overrides: { common: Values; chained: Values; eni: Values };
-}
-
 function chartAtLeast(version: string, major: number, minor: number): boolean {
   const [a, b] = version.split(".").map((x) => Number.parseInt(x, 10));
   return a > major || (a === major && b >= minor);
@@ -89,32 +78,68 @@ export const KEYS_FOR_OLDER_CHARTS: Readonly<Record<string, string>> = {
     "ENI mode on charts before 1.18 masquerades egress only through the interfaces named here (docs: eth+); the key was removed from the chart after masquerading became off by default with ENI in 1.18.",
 };
 
-export function ciliumValues(input: CiliumValuesInput): Values {
-  const ours: Values =
-    input.release === "chained"
-      ? {
-          // https://docs.cilium.io/en/stable/installation/cni-chaining-aws-cni/
-          cni: { chainingMode: "aws-cni", exclusive: false },
-          enableIPv4Masquerade: false,
-          routingMode: "native",
-        }
-      : {
-          // https://docs.cilium.io/en/stable/network/concepts/ipam/eni/
-          eni: { enabled: true, subnetIDsFilter: input.subnetIds, ...(input.operatorRoleArn ? { iamRole: input.operatorRoleArn } : {}) },
-          ipam: { mode: "eni" },
-          routingMode: "native",
-          ...(chartAtLeast(input.chartVersion, 1, 18) ? {} : { egressMasqueradeInterfaces: "eth+" }),
-        };
-  const merged = deepMerge(deepMerge(deepMerge(ours, input.overrides.common), input.release === "chained" ? input.overrides.chained : input.overrides.eni), {
-    operator: { unmanagedPodWatcher: { restart: input.unmanagedPodWatcherRestart } },
-  });
-  // Whatever the overrides say, both DaemonSets are narrowed to the phase's roles.
-  const envoy = isPlainObject(merged.envoy) ? merged.envoy : {};
+/** Structural equality of plain data (JSON values). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+    const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+    return ka.length === kb.length && ka.every((k) => deepEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+/** What unchain itself sets in a release it installs (a sandbox's chained release; the ENI release). */
+export function ourReleaseValues(release: CiliumRelease, chartVersion: string, subnetIds: string[], operatorRoleArn: string | undefined): Values {
+  return release === "chained"
+    ? {
+        // https://docs.cilium.io/en/stable/installation/cni-chaining-aws-cni/
+        cni: { chainingMode: "aws-cni", exclusive: false },
+        enableIPv4Masquerade: false,
+        routingMode: "native",
+      }
+    : {
+        // https://docs.cilium.io/en/stable/network/concepts/ipam/eni/
+        eni: { enabled: true, subnetIDsFilter: subnetIds, ...(operatorRoleArn ? { iamRole: operatorRoleArn } : {}) },
+        ipam: { mode: "eni" },
+        routingMode: "native",
+        ...(chartAtLeast(chartVersion, 1, 18) ? {} : { egressMasqueradeInterfaces: "eth+" }),
+      };
+}
+
+/**
+ * What a phase owns in a Cilium release: where its agent and cilium-envoy run (both narrowed to the
+ * phase's roles, whatever else the affinity says) and the unmanaged-pod watcher.
+ */
+export function withPhaseSettings(values: Values, roles: PoolRole[], unmanagedPodWatcherRestart: boolean): Values {
+  const operator = isPlainObject(values.operator) ? values.operator : {};
+  const watcher = isPlainObject(operator.unmanagedPodWatcher) ? operator.unmanagedPodWatcher : {};
+  const envoy = isPlainObject(values.envoy) ? values.envoy : {};
   return {
-    ...merged,
-    affinity: pinToRoles((merged.affinity as Affinity | undefined) ?? CILIUM_AGENT_DEFAULT_AFFINITY, input.roles),
-    envoy: { ...envoy, affinity: pinToRoles((envoy.affinity as Affinity | undefined) ?? CILIUM_ENVOY_DEFAULT_AFFINITY, input.roles) },
+    ...values,
+    operator: { ...operator, unmanagedPodWatcher: { ...watcher, restart: unmanagedPodWatcherRestart } },
+    affinity: pinToRoles((values.affinity as Affinity | undefined) ?? CILIUM_AGENT_DEFAULT_AFFINITY, roles),
+    envoy: { ...envoy, affinity: pinToRoles((envoy.affinity as Affinity | undefined) ?? CILIUM_ENVOY_DEFAULT_AFFINITY, roles) },
   };
+}
+
+/**
+ * The Helm values of the phase's Cilium release.
+ * - A release that ran when the cluster was adopted: exactly the values Helm recorded in the phase it
+ *   was adopted at (so its import reads back what is declared); in later phases, those values with
+ *   what the phase owns.
+ * - A release unchain installs: unchain's values, then the stack's `ciliumValues` (common, then per
+ *   release), then what the phase owns.
+ */
+export function ciliumReleaseValues(config: ClusterConfig, spec: PhaseSpec, operatorRoleArn: string | undefined): Values {
+  if (spec.cilium.release === "none") return {};
+  const { release, roles, unmanagedPodWatcherRestart } = spec.cilium;
+  const live = config.cilium.live?.mode === release ? config.cilium.live : undefined;
+  if (live) return spec.phase === config.adoptedPhase ? live.values : withPhaseSettings(live.values, roles, unmanagedPodWatcherRestart);
+  const ours = ourReleaseValues(release, config.cilium.chartVersion, config.availabilityZones.flatMap((a) => a.subnetIds), operatorRoleArn);
+  const o = config.cilium.values;
+  return withPhaseSettings(deepMerge(deepMerge(ours, o.common), release === "chained" ? o.chained : o.eni), roles, unmanagedPodWatcherRestart);
 }
 
 /** The agent's and envoy's placement as the chart would render them from `values`. */

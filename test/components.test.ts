@@ -5,7 +5,7 @@ import { NodeAgent } from "../components/nodeAgent";
 import { NodePool } from "../components/nodePool";
 import { CILIUM_OPERATOR_EC2_ACTIONS, CiliumOperatorRole } from "../components/operatorRole";
 import { VpcCniAddon } from "../components/vpcCniAddon";
-import { PoolState } from "../steps/desired";
+import { AwsNodeState, PoolState } from "../steps/desired";
 import { AWS_NODE_DEFAULT_AFFINITY } from "../steps/values";
 import { cniRequirement, evaluateStack, ofType } from "./helpers";
 
@@ -28,6 +28,7 @@ const pool = (over: Partial<PoolState> = {}): PoolState => ({
   size: { min: 1, desired: 2, max: 4 },
   labels: { cni: "aws" },
   taints: [{ key: "example.com/cni", value: "aws", effect: "NoSchedule" }],
+  tags: {},
   ...over,
 });
 
@@ -50,11 +51,29 @@ describe("NodePool", () => {
 });
 
 describe("VpcCniAddon", () => {
-  it("hands EKS its configurationValues as JSON, with explicit conflict resolution, deleted without preserve", async () => {
-    const ev = await build(() => new VpcCniAddon("v", { clusterName: "c", addonVersion: "v1.18.3-eksbuild.1", configurationValues: { affinity: AWS_NODE_DEFAULT_AFFINITY }, resolveConflictsOnUpdate: "OVERWRITE" }));
+  const state = (over: Partial<AwsNodeState> = {}): AwsNodeState => ({
+    addonVersion: "v1.18.3-eksbuild.1",
+    configurationValues: { affinity: AWS_NODE_DEFAULT_AFFINITY },
+    configurationValuesText: JSON.stringify({ affinity: AWS_NODE_DEFAULT_AFFINITY }),
+    tags: {},
+    placement: {},
+    ...over,
+  });
+
+  it("hands EKS its configurationValues as the text given, with the conflict resolution given, never preserve", async () => {
+    const ev = await build(() => new VpcCniAddon("v", { clusterName: "c", state: state({ resolveConflictsOnUpdate: "OVERWRITE", resolveConflictsOnCreate: "OVERWRITE" }) }));
     const addon = ofType(ev, "aws:eks/addon:Addon")[0];
     expect(JSON.parse(addon.inputs.configurationValues as string)).to.deep.equal({ affinity: AWS_NODE_DEFAULT_AFFINITY });
-    expect(addon.inputs).to.include({ addonName: "vpc-cni", resolveConflictsOnCreate: "OVERWRITE", resolveConflictsOnUpdate: "OVERWRITE", preserve: false });
+    expect(addon.inputs).to.include({ addonName: "vpc-cni", resolveConflictsOnCreate: "OVERWRITE", resolveConflictsOnUpdate: "OVERWRITE" });
+    expect(addon.inputs).to.not.have.property("preserve");
+  });
+
+  it("adopts a running add-on with only what the provider reads back: no conflict resolution, no empty tags", async () => {
+    const ev = await build(() => new VpcCniAddon("v", { clusterName: "c", state: state({ importId: "c:vpc-cni", configurationValuesText: '{"env": {"WARM_IP_TARGET": "5"}}' }) }));
+    const addon = ofType(ev, "aws:eks/addon:Addon")[0];
+    expect(addon.importId).to.equal("c:vpc-cni");
+    expect(addon.inputs.configurationValues, "the live text, byte for byte").to.equal('{"env": {"WARM_IP_TARGET": "5"}}');
+    expect(Object.keys(addon.inputs).sort()).to.deep.equal(["addonName", "addonVersion", "clusterName", "configurationValues"]);
   });
 });
 

@@ -78,7 +78,7 @@ describe("stack config validation", () => {
   });
 
   it("reports every problem at once, each naming the file it came from", () => {
-    const ps = problems({ phase: 9, vpcCniVersion: "1.18", ciliumChartVersion: "1.12.0", awsPools: [] });
+    const ps = problems({ phase: 9, vpcCniVersion: "1.18", ciliumChartVersion: "1.12.0", awsPools: "general" });
     expect(ps.map((p) => p.key).sort()).to.deep.equal(["unchain:awsPools", "unchain:ciliumChartVersion", "unchain:phase", "unchain:vpcCniVersion"]);
     for (const p of ps) expect(p.file).to.equal("Pulumi.prod-eu-west-2.yaml");
   });

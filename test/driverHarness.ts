@@ -177,7 +177,7 @@ export function descendants(pid: number): Array<{ pid: number; command: string }
 }
 
 /** Is this one of the pulumi CLI processes (not a plugin)? */
-export const isPulumiCli = (p: { command: string }) => /(^|\/)pulumi (up|preview|stack|config|cancel|version)\b/.test(p.command);
+export const isPulumiCli = (p: { command: string }) => /(^|\/)pulumi (up|preview|refresh|stack|config|cancel|version)\b/.test(p.command);
 
 export function alive(pid: number): boolean {
   try {

@@ -4,58 +4,100 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { ClusterConfig, NewPoolConfig } from "../config/types";
+import { ClusterConfig } from "../config/types";
+import { validateStackConfig } from "../config/validate";
 import { desiredState, desiredWalk, PhaseState } from "../steps/desired";
 import { checkStep, checkWalk } from "../steps/invariants";
-import { PhaseNumber } from "../steps/phases";
 
 const REGION = "eu-central-1";
 
-/** A generated cluster: 1-4 AZs, 1-3 chained pools, 1-3 aws and cilium pool kinds, sizes that meet the floor. */
-const clusterArb: fc.Arbitrary<ClusterConfig> = fc
+/** A stack file's `unchain:*` keys, validated into a ClusterConfig (the way the program reads them). */
+function configOf(raw: Record<string, unknown>): ClusterConfig {
+  const { config, problems } = validateStackConfig("generated", raw);
+  if (!config) throw new Error(problems.map((p) => `${p.key}: ${p.message}`).join("\n"));
+  return config;
+}
+
+/**
+ * A generated cluster as its stack file would say: 1-4 AZs, 1-3 chained pools (some dedicated), each
+ * succeeded by an aws and a cilium pool of its name, sizes that meet the floor.
+ */
+const rawArb = fc
   .record({
     azCount: fc.integer({ min: 1, max: 4 }),
     floor: fc.integer({ min: 0, max: 3 }),
-    chained: fc.array(fc.record({ extra: fc.integer({ min: 0, max: 10 }), taintedExtra: fc.boolean() }), { minLength: 1, maxLength: 3 }),
-    newPools: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 3 }),
+    chained: fc.array(fc.record({ extra: fc.integer({ min: 0, max: 10 }), taintedExtra: fc.boolean(), startupTaint: fc.boolean(), perAz: fc.integer({ min: 0, max: 4 }) }), { minLength: 1, maxLength: 3 }),
     phase: fc.integer({ min: 0, max: 6 }),
   })
-  .map(({ azCount, floor, chained, newPools, phase }) => {
+  .map(({ azCount, floor, chained, phase }) => {
     const azs = Array.from({ length: azCount }, (_, i) => ({ name: `${REGION}${"abcd"[i]}`, subnetIds: [`subnet-0000000000000000${i}`] }));
     const names = azs.map((a) => a.name);
-    const pool = (i: number, extra: number): NewPoolConfig => ({ name: `p${i}`, instanceTypes: ["m6i.large"], sizePerAz: { min: 0, desired: (i === 0 ? floor : 0) + extra, max: floor + extra + 1 }, availabilityZones: names, labels: {} });
+    const successor = (c: { perAz: number }, i: number) => ({ name: `c${i}`, sizePerAz: { min: 0, desired: (i === 0 ? floor : 0) + c.perAz, max: floor + c.perAz + 1 } });
     return {
-      stack: "generated",
-      phase: phase as PhaseNumber,
-      clusterName: "generated",
-      region: REGION,
-      availabilityZones: azs,
-      nodeRoleArn: "arn:aws:iam::123456789012:role/nodes",
+      phase,
+      cluster: { name: "generated", region: REGION, availabilityZones: azs, nodeRoleArn: "arn:aws:iam::123456789012:role/nodes" },
       chainedPools: chained.map((c, i) => ({
         name: `c${i}`,
         nodeGroupName: `c${i}`,
-        importId: `generated:c${i}`,
-        availabilityZones: names,
-        subnetIds: azs.flatMap((a) => a.subnetIds),
         instanceTypes: ["m6i.large"],
         // The first chained pool is open and big enough for the floor in every AZ.
         size: { min: 0, desired: (i === 0 ? floor * azCount : 0) + c.extra, max: floor * azCount + c.extra + 1 },
-        labels: {},
-        taints: i > 0 && c.taintedExtra ? [{ key: "dedicated", value: `c${i}`, effect: "NoSchedule" as const }] : [],
+        taints: [
+          ...(c.startupTaint ? [{ key: "node.cilium.io/agent-not-ready", value: "true", effect: "NoSchedule" }] : []),
+          ...(i > 0 && c.taintedExtra ? [{ key: "dedicated", value: `c${i}`, effect: "NoSchedule" }] : []),
+        ],
       })),
-      awsPools: newPools.map((extra, i) => pool(i, extra)),
-      ciliumPools: newPools.map((extra, i) => pool(i, extra)),
+      awsPools: chained.map(successor),
+      ciliumPools: chained.map(successor),
       awsPoolTaintKey: "example.com/cni",
       minSchedulableNodesPerAz: floor,
-      cilium: { chartVersion: "1.16.6", repository: "https://helm.cilium.io", values: { common: {}, chained: {}, eni: {} }, operatorRole: { kind: "existing", roleArn: "arn:aws:iam::123456789012:role/op" } },
-      vpcCni: { addonVersion: "v1.18.3-eksbuild.1", configurationValues: {}, resolveConflicts: "OVERWRITE" },
-      nodeAgents: [],
-      sandbox: false,
-      kubernetesVersion: "1.31",
-    } satisfies ClusterConfig;
+      ciliumRelease: { chartVersion: "1.16.6", values: { cni: { chainingMode: "aws-cni", exclusive: false }, routingMode: "native" } },
+      ciliumOperatorRole: { roleArn: "arn:aws:iam::123456789012:role/op" },
+      azNames: names,
+    };
   });
 
+const clusterArb: fc.Arbitrary<ClusterConfig> = rawArb.map(({ azNames: _, ...raw }) => configOf(raw));
+
 const walk = (c: ClusterConfig) => desiredWalk(c);
+
+describe("invariant 10: lineage", () => {
+  it("a chained pool without a successor in a role is refused, naming the pool and the role", () => {
+    fc.assert(
+      fc.property(rawArb, fc.constantFrom("awsPools", "ciliumPools"), fc.nat(), ({ azNames: _, ...raw }, key, pick) => {
+        const list = raw[key as "awsPools" | "ciliumPools"];
+        const dropped = list[pick % list.length];
+        const c = configOf({ ...raw, [key]: list.filter((x) => x !== dropped) });
+        const vs = checkWalk(walk(c)).filter((v) => v.invariant === 10);
+        expect(vs.map((v) => v.pool)).to.deep.equal([`chained-${dropped.name}`]);
+        expect(vs[0].message).to.include(key === "awsPools" ? "no aws pool" : "no cilium pool");
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("successors inherit the chained pool's dedicated taints and labels, one group per AZ", () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const s4 = desiredState(c, 4);
+        for (const chained of c.pools.filter((p) => p.role === "chained")) {
+          const g = chained.groups[0];
+          for (const role of ["aws", "cilium"] as const) {
+            const succ = s4.pools.filter((p) => p.role === role && p.lineage === chained.name);
+            expect(succ.map((p) => p.availabilityZones[0]).sort()).to.deep.equal([...g.availabilityZones].sort());
+            for (const p of succ) {
+              expect(p.taints).to.deep.include.members(g.taints.filter((t) => t.key !== "node.cilium.io/agent-not-ready"));
+              if (role === "aws") expect(p.taints.map((t) => t.key), "no Cilium startup taint where no Cilium runs").to.not.include("node.cilium.io/agent-not-ready");
+              expect(p.labels).to.include(g.labels);
+              expect(p.instanceTypes).to.deep.equal(g.instanceTypes);
+            }
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
 const ids = (vs: ReturnType<typeof checkWalk>) => vs.map((v) => v.invariant);
 
 describe("the six invariants over generated fleets", () => {
@@ -74,7 +116,7 @@ describe("the six invariants over generated fleets", () => {
         const broken = { ...c, vpcCni: { ...c.vpcCni, configurationValues: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "cni", operator: "In" as const, values: ["aws"] }] }] } } } } } };
         const vs = checkWalk(walk(broken)).filter((v) => v.invariant === 1);
         expect(vs.length).to.be.greaterThan(0);
-        for (const pool of c.chainedPools) expect(vs.some((v) => v.pool === `chained-${pool.name}` && v.phase === 0 && v.message.includes("no IPAM provider"))).to.equal(true);
+        for (const pool of c.pools.filter((p) => p.role === "chained")) expect(vs.some((v) => v.pool === `chained-${pool.name}` && v.phase === 0 && v.message.includes("no IPAM provider"))).to.equal(true);
       }),
       { numRuns: 100 },
     );
@@ -113,7 +155,7 @@ describe("the six invariants over generated fleets", () => {
         clusterArb.filter((c) => c.availabilityZones.length > 1 && c.minSchedulableNodesPerAz > 0),
         (c) => {
           const lost = c.availabilityZones[c.availabilityZones.length - 1].name;
-          const broken = { ...c, ciliumPools: c.ciliumPools.map((p) => ({ ...p, availabilityZones: p.availabilityZones.filter((a) => a !== lost) })) };
+          const broken = { ...c, pools: c.pools.map((p) => (p.role === "cilium" ? { ...p, groups: p.groups.filter((g) => !g.availabilityZones.includes(lost)) } : p)) };
           const vs = checkWalk(walk(broken)).filter((v) => v.invariant === 4);
           expect(vs.some((v) => v.az === lost && v.phase === 5 && v.fromPhase === undefined)).to.equal(true);
           expect(vs.every((v) => v.az === lost)).to.equal(true);

@@ -93,18 +93,31 @@ async function installCiliumCrds(kc: k8s.KubeConfig): Promise<void> {
   }
 }
 
-export async function startApiServer(): Promise<ApiServer> {
+interface Proc {
+  proc: ChildProcess;
+  log: () => string;
+}
+
+function startProcess(cmd: string, args: string[]): Proc {
+  let log = "";
+  const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  proc.stdout!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+  proc.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+  return { proc, log: () => log };
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const gone = new Promise((r) => p.once("exit", r));
+  p.kill("SIGTERM");
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+  if (p.exitCode === null) p.kill("SIGKILL");
+}
+
+async function startEtcd(dir: string): Promise<{ url: string; etcd: Proc }> {
   const bin = ensureKubeAssets();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-kube-"));
-  const [etcdClient, etcdPeer, securePort] = [await freePort(), await freePort(), await freePort()];
-  const logs: Record<string, string> = { etcd: "", apiserver: "" };
-  const start = (name: string, cmd: string, args: string[]) => {
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    p.stdout!.on("data", (d: Buffer) => (logs[name] = (logs[name] + d.toString()).slice(-20_000)));
-    p.stderr!.on("data", (d: Buffer) => (logs[name] = (logs[name] + d.toString()).slice(-20_000)));
-    return p;
-  };
-  const etcd = start("etcd", path.join(bin, "etcd"), [
+  const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
+  const etcd = startProcess(path.join(bin, "etcd"), [
     `--data-dir=${path.join(dir, "etcd")}`,
     `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
     `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
@@ -114,14 +127,23 @@ export async function startApiServer(): Promise<ApiServer> {
     "--unsafe-no-fsync",
     "--log-level=warn",
   ]);
+  return { url: `http://127.0.0.1:${etcdClient}`, etcd };
+}
+
+/** One kube-apiserver on an etcd, its objects under `prefix` (several servers share one etcd this way). */
+async function startServer(dir: string, etcdUrl: string, prefix: string, etcdLog: () => string, opts: { crds: boolean }): Promise<ApiServer & { proc: ChildProcess }> {
+  const bin = ensureKubeAssets();
+  fs.mkdirSync(dir, { recursive: true });
+  const securePort = await freePort();
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
   fs.writeFileSync(path.join(dir, "sa.key"), privateKey);
   fs.writeFileSync(path.join(dir, "sa.pub"), publicKey);
   const token = randomBytes(24).toString("hex");
   fs.writeFileSync(path.join(dir, "tokens.csv"), `${token},admin,admin,system:masters\n`);
   const certDir = path.join(dir, "certs");
-  const apiserver = start("apiserver", path.join(bin, "kube-apiserver"), [
-    `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+  const apiserver = startProcess(path.join(bin, "kube-apiserver"), [
+    `--etcd-servers=${etcdUrl}`,
+    `--etcd-prefix=${prefix}`,
     `--cert-dir=${certDir}`,
     `--secure-port=${securePort}`,
     "--bind-address=127.0.0.1",
@@ -143,7 +165,7 @@ export async function startApiServer(): Promise<ApiServer> {
   const crt = path.join(certDir, "apiserver.crt");
   const deadline = Date.now() + 60_000;
   while (!fs.existsSync(crt)) {
-    if (apiserver.exitCode !== null || Date.now() > deadline) throw new Error(`kube-apiserver did not start:\n${logs.apiserver.slice(-3000)}\netcd:\n${logs.etcd.slice(-2000)}`);
+    if (apiserver.proc.exitCode !== null || Date.now() > deadline) throw new Error(`kube-apiserver did not start:\n${apiserver.log().slice(-3000)}\netcd:\n${etcdLog().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const kubeconfigFile = path.join(dir, "kubeconfig");
@@ -158,21 +180,50 @@ export async function startApiServer(): Promise<ApiServer> {
   fs.writeFileSync(kubeconfigFile, JSON.stringify(config));
   const kubeconfig = new k8s.KubeConfig();
   kubeconfig.loadFromFile(kubeconfigFile);
-  await waitReady(kubeconfig, apiserver, () => logs.apiserver);
-  await installCiliumCrds(kubeconfig);
+  await waitReady(kubeconfig, apiserver.proc, apiserver.log);
+  if (opts.crds) await installCiliumCrds(kubeconfig);
+  return { kubeconfig, kubeconfigFile, token, proc: apiserver.proc, stop: () => stopProcess(apiserver.proc) };
+}
+
+export async function startApiServer(): Promise<ApiServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-kube-"));
+  const { url, etcd } = await startEtcd(dir);
+  const server = await startServer(path.join(dir, "server"), url, "/registry", etcd.log, { crds: true });
   return {
-    kubeconfig,
-    kubeconfigFile,
-    token,
+    ...server,
     stop: async () => {
-      for (const p of [apiserver, etcd]) {
-        if (p.exitCode === null) {
-          const gone = new Promise((r) => p.once("exit", r));
-          p.kill("SIGTERM");
-          await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-          if (p.exitCode === null) p.kill("SIGKILL");
-        }
-      }
+      await stopProcess(server.proc);
+      await stopProcess(etcd.proc);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * `n` API servers on one etcd, each its own cluster (its own etcd prefix): for the fleet, where each
+ * of 29 clusters has its own Kubernetes API. Started `width` at a time.
+ */
+export async function startApiServers(n: number, width = 4): Promise<{ servers: ApiServer[]; stop(): Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-kube-"));
+  const { url, etcd } = await startEtcd(dir);
+  const servers: Array<ApiServer & { proc: ChildProcess }> = new Array(n);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(width, n) }, async () => {
+        for (let i = next++; i < n; i = next++) servers[i] = await startServer(path.join(dir, `server-${i}`), url, `/cluster-${i}`, etcd.log, { crds: false });
+      }),
+    );
+  } catch (e) {
+    await Promise.all(servers.filter(Boolean).map((s) => stopProcess(s.proc)));
+    await stopProcess(etcd.proc);
+    throw e;
+  }
+  return {
+    servers,
+    stop: async () => {
+      await Promise.all(servers.map((s) => stopProcess(s.proc)));
+      await stopProcess(etcd.proc);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -144,7 +144,7 @@ describe("unchain review (pull request comments)", function () {
     const kubeconfig = path.join(dir, "kubeconfig");
     fs.writeFileSync(kubeconfig, stringify({ apiVersion: "v1", kind: "Config", users: [{ name: "u", user: { token } }] }));
     // Pasted into the wrong keys: the config problems quote the values back.
-    edit(dir, "prod-eu-west-1", (d) => d.setIn(["config", "unchain:vpcCniResolveConflicts"], passphrase));
+    edit(dir, "prod-eu-west-1", (d) => d.setIn(["config", "unchain:vpcCni"], { resolveConflictsOnUpdate: passphrase }));
     edit(dir, "prod-eu-central-1", (d) => {
       d.setIn(["config", "unchain:awsPoolTaintKey"], token);
       d.setIn(["config", "aws:secretKey"], { secure: "v1:c2VjcmV0Y2lwaGVydGV4dA==" });

@@ -13,6 +13,7 @@ export type AuditAction =
   | "lock-taken-over"
   | "lock-refused"
   | "pulumi-lock-cancelled"
+  | "resolve-pending"
   | "set-config"
   | "restore-config"
   | "preview"

@@ -92,7 +92,22 @@ export function describeCounts(c: ChangeCounts): string {
   return parts.length ? parts.join(", ") : "no changes";
 }
 
-export function gate(spec: PhaseSpec, events: EngineStep[], sandbox: boolean): GateVerdict {
+/** A diagnostic of the engine during preview (`diagnosticEvent`). */
+export interface EngineDiagnostic {
+  severity: string;
+  message: string;
+  urn?: string;
+}
+
+/**
+ * The engine's warning that an import would fail. In preview it is only a warning ("inputs to import
+ * do not match the existing resource; importing this resource will fail"); in `up` it is an error,
+ * after other resources of the phase may already have changed. The gate stops the phase on it.
+ * pulumi/pulumi `pkg/resource/deploy/step.go`, `ImportStep.Apply`.
+ */
+export const IMPORT_MISMATCH = "inputs to import do not match the existing resource";
+
+export function gate(spec: PhaseSpec, events: EngineStep[], sandbox: boolean, diagnostics: EngineDiagnostic[] = []): GateVerdict {
   const byUrn = new Map<string, { op: ChangeOp | "same"; step: EngineStep }>();
   for (const e of events) {
     const op = changeOp(e.op);
@@ -112,6 +127,15 @@ export function gate(spec: PhaseSpec, events: EngineStep[], sandbox: boolean): G
     const cls = classify(urn, step.type, step.inputs);
     const verdict = allowedBy(spec, { ...cls, op, properties: step.diffs }, sandbox);
     steps.push({ ...cls, op, urn, name: resourceName(urn), properties: step.diffs, allowed: verdict.allowed, ...(verdict.reason ? { reason: verdict.reason } : {}) });
+  }
+  for (const d of diagnostics) {
+    if (!d.message.includes(IMPORT_MISMATCH)) continue;
+    const urn = d.urn ?? "";
+    const detail = d.message.replace(/\x1b\[[0-9;]*m/g, "").trim();
+    const existing = steps.find((s) => s.urn === urn);
+    const reason = `the declared inputs do not match the live resource, so its import would fail in up (${detail}); make the stack file say what runs (unchain adopt shows how it runs)`;
+    if (existing) Object.assign(existing, { allowed: false, reason });
+    else steps.push({ kind: "component", op: "import", urn, name: resourceName(urn), properties: [], allowed: false, reason });
   }
   const refused = steps.filter((s) => !s.allowed);
   return { passed: refused.length === 0, counts: countsOf(all), steps, refused };

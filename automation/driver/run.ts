@@ -13,7 +13,8 @@ import { StackResult } from "./events";
 import { describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock } from "./locks";
 import { exitCodeOf, OutputMode, reporter } from "./progress";
 import { advanceStack, checkedConfig, HealthOptions, previewStack, RunContext } from "./runner";
-import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, unchainProgram } from "./stacks";
+import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, unchainIds, unchainProgram } from "./stacks";
+import { ResourceIds } from "./pending";
 import { pausedBecause, runWaves } from "./waves";
 
 export interface Selection {
@@ -68,7 +69,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   for (const s of stacks) checkedConfig(o.projectDir, s);
   const env = driverEnvironment(o.projectDir);
   const waves = o.concurrency ? selected.map((w) => ({ ...w, concurrency: o.concurrency! })) : selected;
-  const program: PulumiProgram = o.programModule ? programFromModule(o.programModule) : unchainProgram();
+  const { program, ids }: { program: PulumiProgram; ids: ResourceIds } = o.programModule ? programFromModule(o.programModule) : { program: unchainProgram(), ids: unchainIds() };
   const runId = newRunId();
   const command = `unchain ${o.argv.join(" ")}`;
   const audit = new AuditLog(env.stateDir, runId, env.operator);
@@ -76,6 +77,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   const ctx: RunContext = {
     env,
     program,
+    ids,
     runId,
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command, since: new Date().toISOString() },
     audit,
@@ -178,7 +180,7 @@ export function livePreviewer(projectDir: string, programModule?: string): (stac
   const runId = newRunId();
   const ctx: RunContext = {
     env,
-    program: programModule ? programFromModule(programModule) : unchainProgram(),
+    ...(programModule ? programFromModule(programModule) : { program: unchainProgram(), ids: unchainIds() }),
     runId,
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command: "unchain review --live", since: new Date().toISOString() },
     audit: new AuditLog(env.stateDir, runId, env.operator),

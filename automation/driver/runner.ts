@@ -21,13 +21,16 @@ import { AuditLog } from "./audit";
 import { DriverEnvironment } from "./environment";
 import { EventSink, StackResult } from "./events";
 import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulumiLocks, releaseDriverLock } from "./locks";
-import { ChangeCounts, describeCounts, describeRefusal, engineStep, EngineStep, gate, hasChanges } from "./previewGate";
+import { ChangeCounts, describeCounts, describeRefusal, EngineDiagnostic, engineStep, EngineStep, gate, hasChanges, resourceName } from "./previewGate";
+import { resolvePending, ResourceIds } from "./pending";
 import { PHASE_KEY, writePhase } from "./stackFile";
 import { appliedPhaseNow, appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
 
 export interface RunContext {
   env: DriverEnvironment;
   program: PulumiProgram;
+  /** The IDs of the program's resources, where their inputs fix them: pending creates are adopted under them. */
+  ids: ResourceIds;
   runId: string;
   me: LockHolder;
   audit: AuditLog;
@@ -127,12 +130,14 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   fs.mkdirSync(path.dirname(plan), { recursive: true });
   const steps: EngineStep[] = [];
   const previewErrors: string[] = [];
+  const diagnostics: EngineDiagnostic[] = [];
   const t0 = Date.now();
   try {
     await stack.preview({
       plan,
       onEvent: (ev) => {
         if (ev.resourcePreEvent) steps.push(engineStep(ev.resourcePreEvent.metadata));
+        if (ev.diagnosticEvent) diagnostics.push({ severity: ev.diagnosticEvent.severity, message: ev.diagnosticEvent.message, ...(ev.diagnosticEvent.urn ? { urn: ev.diagnosticEvent.urn } : {}) });
         collectErrors(previewErrors)(ev);
       },
     });
@@ -143,7 +148,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
     return { status: "failed", error };
   }
   const digest = createHash("sha256").update(fs.readFileSync(plan)).digest("hex");
-  const verdict = gate(spec, steps, sandbox);
+  const verdict = gate(spec, steps, sandbox, diagnostics);
   audit.append({ action: "preview", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t0, dryRun: !ctx.apply });
 
   emit({ type: "step", stack: name, phase, step: "gate", message: describeCounts(verdict.counts) });
@@ -309,6 +314,17 @@ export async function advanceStack(ctx: RunContext, name: string, target: PhaseN
     if (ctx.apply) {
       const locked = await checkPulumiLocks(ctx, o, name, wave);
       if (locked) return o.result({ ...base, status: "locked", error: locked });
+      // What a killed update left half-done is read back from the providers before anything goes on.
+      const r = await resolvePending(ctx.env, o.stack, name, ctx.ids);
+      if (r.unresolved) {
+        ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "refused", message: r.unresolved });
+        return o.result({ ...base, status: "failed", error: r.unresolved });
+      }
+      if (r.resolved.length) {
+        const message = `resolved ${r.resolved.length} operation(s) a killed update left pending (${r.resolved.map((p) => `${p.type} ${resourceName(p.urn)}`).join(", ")}): refreshed from the providers${r.resolved.some((p) => p.type === "creating") ? ", pending creates imported" : ""}`;
+        ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "ok", message });
+        emit({ type: "note", stack: name, level: "warning", message });
+      }
     }
     const applied: number[] = [];
     let reached = from;

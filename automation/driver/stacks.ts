@@ -10,6 +10,7 @@ import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { loadStack } from "../../config/load";
 import { isPhaseNumber, PhaseNumber } from "../../steps/phases";
 import { DriverEnvironment, pulumiCommand } from "./environment";
+import { ResourceIds } from "./pending";
 import { keepFileShape } from "./stackFile";
 
 export type PulumiProgram = () => Promise<Record<string, unknown>>;
@@ -22,11 +23,16 @@ export function unchainProgram(): PulumiProgram {
   };
 }
 
-/** A module that exports `program` (the driver's tests run test programs this way). */
-export function programFromModule(file: string): PulumiProgram {
-  const mod = require(path.resolve(file)) as { program?: PulumiProgram };
+/** A module that exports `program` (the driver's tests run test programs this way), and `resourceId` where its IDs follow from inputs. */
+export function programFromModule(file: string): { program: PulumiProgram; ids: ResourceIds } {
+  const mod = require(path.resolve(file)) as { program?: PulumiProgram; resourceId?: ResourceIds };
   if (typeof mod.program !== "function") throw new Error(`${file} exports no function named program`);
-  return mod.program;
+  return { program: mod.program, ids: mod.resourceId ?? (() => undefined) };
+}
+
+/** The unchain program's resource IDs (components/imports.ts), without loading the providers' SDKs. */
+export function unchainIds(): ResourceIds {
+  return (require("../../components/imports") as typeof import("../../components/imports")).resourceId;
 }
 
 export async function openStack(env: DriverEnvironment, stackName: string, program: PulumiProgram): Promise<Stack> {

@@ -78,7 +78,7 @@ export interface ClusterSnapshot {
 }
 
 /** Every page of a list call. */
-async function listAll<T>(page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string; continue?: string } }>): Promise<T[]> {
+export async function listAll<T>(page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string; continue?: string } }>): Promise<T[]> {
   const out: T[] = [];
   let cont: string | undefined;
   do {

@@ -51,6 +51,9 @@ export function diffValues(before: unknown, after: unknown, path = ""): Property
   // A settings object appearing or going is shown setting by setting.
   if (before === undefined && isObject(after) && !isAtomic(after)) return diffValues({}, after, path);
   if (after === undefined && isObject(before) && !isAtomic(before)) return diffValues(before, {}, path);
+  // A list appearing or going is shown item by item (taints, tags left out when empty).
+  if (before === undefined && Array.isArray(after)) return diffValues([], after, path);
+  if (after === undefined && Array.isArray(before)) return diffValues(before, [], path);
   if (isObject(before) && isObject(after) && !isAtomic(before) && !isAtomic(after)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
     return keys.flatMap((k) => diffValues(before[k], after[k], path ? `${path}.${k}` : k));

@@ -84,8 +84,22 @@ interface MonitorLike {
   registerResource(req: RegisterRequest, cb: Callback): void;
 }
 
+/** The SDK's runtime (mocks, config, the monitor) is one per process: evaluations take turns. */
+let turn: Promise<unknown> = Promise.resolve();
+
 /** Runs `program` once as stack `stack` with `config` (the `ns:key` → string map the CLI would pass). */
-export async function evaluateProgram(
+export function evaluateProgram(
+  stack: string,
+  config: Record<string, string>,
+  program: () => Promise<Record<string, unknown> | object>,
+  project = "unchain",
+): Promise<Evaluation> {
+  const mine = turn.then(() => evaluateAlone(stack, config, program, project));
+  turn = mine.catch(() => undefined);
+  return mine;
+}
+
+async function evaluateAlone(
   stack: string,
   config: Record<string, string>,
   program: () => Promise<Record<string, unknown> | object>,

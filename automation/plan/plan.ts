@@ -3,12 +3,17 @@
  * mocks: no cloud, no Pulumi CLI), diffed phase to phase, checked against the invariants and against
  * what each phase may change.
  */
-import { loadStack, projectDefaults } from "../../config/load";
+import { loadStack, projectDefaults, StackSource } from "../../config/load";
 import { Problem, UserError } from "../../config/problems";
 import { validateStackConfig } from "../../config/validate";
 import { desiredWalk } from "../../steps/desired";
 import { checkWalk, Violation } from "../../steps/invariants";
 import { LAST_PHASE, PHASES, PhaseNumber } from "../../steps/phases";
+import { ImportMismatch, importMismatches } from "../../live/readback";
+import { readSnapshot, Snapshot, SNAPSHOT_DIR } from "../../live/snapshot";
+import { CNI_LABEL } from "../../steps/roles";
+import { importedResources } from "../../components/imports";
+import { ClusterConfig } from "../../config/types";
 import { countOps, diffEvaluations, ResourceChange } from "./diff";
 import { evaluateProgram, Evaluation } from "./evaluate";
 
@@ -35,6 +40,13 @@ export interface StackPlan {
   sandbox?: boolean;
   problems: Problem[];
   violations: Violation[];
+  /**
+   * Imports held against what runs (the snapshot adopt wrote): every difference would fail `up`.
+   * Undefined: not checked (a sandbox, which adopts nothing, or a stack without a snapshot).
+   */
+  imports?: { checked: number; mismatches: ImportMismatch[]; problems: string[] };
+  /** Why something was not checked, and the like. */
+  notes: string[];
   steps: StepPlan[];
   ok: boolean;
 }
@@ -55,16 +67,61 @@ function clusterProgram(): Program {
   return program;
 }
 
-export async function planStack(dir: string, stack: string, opts: PlanOptions = {}, defaults = projectDefaults(dir)): Promise<StackPlan> {
-  const src = loadStack(dir, stack, defaults);
-  const base = { stack, file: src.file, problems: [] as Problem[], violations: [] as Violation[], steps: [] as StepPlan[] };
-  const { config, problems } = validateStackConfig(stack, src.raw, (k) => src.origin[k]);
+/** A stack as it would be (adopt's dry run): its file's text and snapshot, instead of the files. */
+export interface StackOverride {
+  source: StackSource;
+  snapshot?: Snapshot;
+}
+
+/**
+ * The import check of the step that adopts the cluster, the engine's rule applied offline: each
+ * imported resource against the live object it names; every group unchain creates against the names
+ * that run; every group that runs with a role label is declared.
+ */
+export function checkImports(config: ClusterConfig, snap: Snapshot): NonNullable<StackPlan["imports"]> {
+  const imported = importedResources(config);
+  const mismatches = imported.flatMap((r) => importMismatches(r, snap));
+  const problems: string[] = [];
+  const adopted = new Set(imported.filter((r) => r.type === "aws:eks/nodeGroup:NodeGroup").map((r) => String(r.inputs.nodeGroupName)));
+  // Every group the walk creates, in any phase, against the names that run.
+  const created = new Set(desiredWalk(config).flatMap((s) => s.pools.filter((p) => !p.importId).map((p) => p.nodeGroupName)));
+  for (const name of created)
+    if (snap.nodeGroups.some((l) => l.nodegroupName === name))
+      problems.push(`node group ${name} would be created, but a node group of that name runs already; EKS would refuse it (list it under the pool's nodeGroups, or rename the pool)`);
+  for (const l of snap.nodeGroups)
+    if (l.labels[CNI_LABEL] !== undefined && !adopted.has(l.nodegroupName))
+      problems.push(`node group ${l.nodegroupName} (cni=${l.labels[CNI_LABEL]}) runs, but the stack file does not declare it; run unchain adopt -s ${snap.stack} --write`);
+  if (snap.inferred.phase !== undefined && snap.inferred.phase !== config.adoptedPhase)
+    problems.push(`the snapshot says the cluster was at phase ${snap.inferred.phase} when adopted, the stack file says ${config.adoptedPhase} (unchain:adoptedPhase); run unchain adopt -s ${snap.stack} --write`);
+  return { checked: imported.length, mismatches, problems };
+}
+
+export async function planStack(dir: string, stack: string, opts: PlanOptions = {}, defaults = projectDefaults(dir), override?: StackOverride): Promise<StackPlan> {
+  const src = override?.source ?? loadStack(dir, stack, defaults);
+  const base = { stack, file: src.file, problems: [] as Problem[], violations: [] as Violation[], steps: [] as StepPlan[], notes: [] as string[] };
+  const { config, problems } = validateStackConfig(stack, src.raw, (k) => src.origin[k], src.aws);
   if (!config) return { ...base, problems, ok: false };
   const info = { cluster: config.clusterName, region: config.region, currentPhase: config.phase, sandbox: config.sandbox };
-  const violations = checkWalk(desiredWalk(config));
-  if (violations.length) return { ...base, ...info, violations, ok: false };
 
-  const from = opts.from ?? config.phase;
+  let imports: StackPlan["imports"];
+  if (!config.sandbox) {
+    let snap: Snapshot | undefined;
+    try {
+      snap = override ? override.snapshot : readSnapshot(dir, stack);
+    } catch (e) {
+      base.notes.push((e as Error).message);
+    }
+    if (snap) imports = checkImports(config, snap);
+    else if (!base.notes.length) base.notes.push(`no snapshot (${SNAPSHOT_DIR}/${stack}.yaml): imports are not checked against what runs; run unchain adopt -s ${stack} --write`);
+  }
+  const importsOk = !imports || (imports.mismatches.length === 0 && imports.problems.length === 0);
+
+  const violations = checkWalk(desiredWalk(config));
+  if (violations.length) return { ...base, ...info, violations, ...(imports ? { imports } : {}), ok: false };
+
+  // A cluster adopted part-way has no phases before the one it was adopted at: its walk starts there.
+  const from = Math.max(opts.from ?? config.phase, config.adoptedPhase);
+  if (opts.from !== undefined && opts.from < config.adoptedPhase) base.notes.push(`adopted at phase ${config.adoptedPhase}: its walk starts there, not at ${opts.from}`);
   const to = opts.to ?? LAST_PHASE;
   if (from > to) throw new UserError(`--from ${from} is after --to ${to}`);
   const evaluations = new Map<number, Evaluation>();
@@ -72,6 +129,7 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
     if (!evaluations.has(phase)) evaluations.set(phase, await evaluateProgram(stack, { ...src.pulumiConfig, "unchain:phase": String(phase) }, clusterProgram()));
     return evaluations.get(phase)!;
   };
+
   const steps: StepPlan[] = [];
   for (let p = from; p < to; p++) {
     const spec = PHASES[p + 1];
@@ -89,7 +147,7 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
       ...(error ? { error } : {}),
     });
   }
-  return { ...base, ...info, steps, ok: steps.every((s) => s.gate === "pass") };
+  return { ...base, ...info, ...(imports ? { imports } : {}), steps, ok: importsOk && steps.every((s) => s.gate === "pass") };
 }
 
 export interface FleetPlan {

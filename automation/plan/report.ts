@@ -2,6 +2,8 @@
  * How a plan reads: a summary line per stack and step first, then what each step creates, updates,
  * deletes or replaces, property by property, in the words of the domain (taints, affinity, values).
  */
+import { show } from "../../live/readback";
+import { ENGINE_SIDE_PROPERTIES } from "../../steps/classify";
 import { describeViolation } from "../../steps/invariants";
 import { ResourceChange } from "./diff";
 import { FleetPlan, StackPlan } from "./plan";
@@ -72,17 +74,46 @@ export function changeLines(c: ResourceChange, inputs: Obj | undefined, indent: 
     if (d) lines.push(`${indent}    ${d}`);
   }
   if (c.replacedBy.length) lines.push(`${indent}    replaced because ${c.replacedBy.join(", ")} cannot change in place`);
-  for (const p of c.properties) {
+  // Settings that exist only on Pulumi's side (how the provider upgrades) change nothing that runs: one line.
+  const engineSide = ENGINE_SIDE_PROPERTIES[c.kind] ?? [];
+  const isEngineSide = (path: string) => engineSide.includes(path.split(/[.[]/)[0]);
+  for (const p of c.properties.filter((x) => !isEngineSide(x.path))) {
     const text = p.kind === "add" ? `+ ${fmtValue(p.after)}` : p.kind === "delete" ? `- ${fmtValue(p.before)}` : `${fmtValue(p.before)} → ${fmtValue(p.after)}`;
     lines.push(`${indent}    ${p.path}: ${text}`);
   }
+  const pulumiSide = c.properties.filter((x) => isEngineSide(x.path));
+  if (pulumiSide.length) lines.push(`${indent}    (Pulumi's own settings, nothing that runs: ${pulumiSide.map((p) => `${p.path} ${p.kind === "delete" ? "unset" : fmtValue(p.after)}`).join(", ")})`);
   return lines;
+}
+
+function importCount(s: StackPlan): number {
+  return s.imports ? s.imports.mismatches.length + s.imports.problems.length : 0;
 }
 
 function stackStatus(s: StackPlan): string {
   if (s.problems.length) return `config: ${s.problems.length} problem(s)`;
   if (s.violations.length) return `REFUSED: ${s.violations.length} invariant(s) broken`;
+  if (importCount(s)) return `IMPORT MISMATCH: ${importCount(s)} difference(s) from what runs`;
   return "ok";
+}
+
+/** What the import check found, line by line: resource, property, declared, live, and the fix. */
+export function importLines(s: StackPlan, indent: string): string[] {
+  const out: string[] = [];
+  for (const n of s.notes) out.push(`${indent}note: ${n}`);
+  if (!s.imports) return out;
+  for (const m of s.imports.mismatches) {
+    out.push(`${indent}✗ import ${m.resource} (${m.importId}): ${m.message}`);
+    out.push(`${indent}    fix: make the stack file say what runs${m.live !== undefined ? ` (${m.property}: ${show(m.live)})` : ""}, or run unchain adopt -s ${s.stack} --write`);
+  }
+  for (const p of s.imports.problems) out.push(`${indent}✗ ${p}`);
+  return out;
+}
+
+function importsColumn(s: StackPlan): string {
+  if (s.sandbox) return "–";
+  if (!s.imports) return "unchecked";
+  return importCount(s) ? `MISMATCH (${importCount(s)})` : `ok (${s.imports.checked})`;
 }
 
 interface Row {
@@ -96,12 +127,13 @@ interface Row {
   replace: string;
   gate: string;
   invariants: string;
+  imports: string;
 }
 
 function rows(plan: FleetPlan): Row[] {
   const out: Row[] = [];
   for (const s of plan.stacks) {
-    const base = { stack: s.stack, wave: s.wave ?? "", at: s.currentPhase === undefined ? "?" : String(s.currentPhase) };
+    const base = { stack: s.stack, wave: s.wave ?? "", at: s.currentPhase === undefined ? "?" : String(s.currentPhase), imports: s.problems.length ? "not checked" : importsColumn(s) };
     const inv = s.problems.length ? "not checked" : s.violations.length ? `BROKEN (${s.violations.map((v) => v.invariant).join(",")})` : "ok";
     if (s.problems.length || s.violations.length) {
       out.push({ ...base, step: "-", create: "", update: "", delete: "", replace: "", gate: s.problems.length ? "CONFIG ERROR" : "refused", invariants: inv });
@@ -114,7 +146,7 @@ function rows(plan: FleetPlan): Row[] {
   return out;
 }
 
-const HEADERS: Record<keyof Row, string> = { stack: "STACK", wave: "WAVE", at: "AT", step: "STEP", create: "CREATE", update: "UPDATE", delete: "DELETE", replace: "REPLACE", gate: "GATE", invariants: "INVARIANTS" };
+const HEADERS: Record<keyof Row, string> = { stack: "STACK", wave: "WAVE", at: "AT", step: "STEP", create: "CREATE", update: "UPDATE", delete: "DELETE", replace: "REPLACE", gate: "GATE", invariants: "INVARIANTS", imports: "IMPORTS" };
 
 export function renderTable(plan: FleetPlan, opts: { details: boolean }): string {
   const r = rows(plan);
@@ -128,6 +160,7 @@ export function renderTable(plan: FleetPlan, opts: { details: boolean }): string
     out.push(`── ${s.stack}${s.cluster ? ` (cluster ${s.cluster}, ${s.region}${s.sandbox ? ", sandbox" : ""})` : ""} ${s.file} — at phase ${s.currentPhase ?? "?"} — ${stackStatus(s)}`);
     for (const p of s.problems) out.push(`  - ${p.file && p.file !== s.file ? `${p.file}: ` : ""}${p.key}: ${p.message}`, `    fix: ${p.fix}`);
     for (const v of s.violations) out.push(`  - ${describeViolation(v)}`);
+    out.push(...importLines(s, "  "));
     for (const st of s.steps) {
       if (!opts.details && st.gate === "pass") continue;
       out.push(`  step ${st.from}→${st.to} (${st.title}): ${st.summary}`);
@@ -157,6 +190,7 @@ export function renderMarkdown(plan: FleetPlan): string {
     out.push(`<details${s.ok ? "" : " open"}><summary><b>${s.stack}</b> — phase ${s.currentPhase ?? "?"} — ${stackStatus(s)}</summary>`, "", "```");
     for (const p of s.problems) out.push(`${p.key}: ${p.message}`, `  fix: ${p.fix}`);
     for (const v of s.violations) out.push(describeViolation(v));
+    out.push(...importLines(s, ""));
     for (const st of s.steps) {
       out.push(`step ${st.from}→${st.to} (${st.title}): ${st.summary}`);
       if (st.error) out.push(`  program refused: ${st.error}`);
