@@ -211,7 +211,11 @@ export async function startApiServers(n: number, width = 4): Promise<{ servers: 
   try {
     await Promise.all(
       Array.from({ length: Math.min(width, n) }, async () => {
-        for (let i = next++; i < n; i = next++) servers[i] = await startServer(path.join(dir, `server-${i}`), url, `/cluster-${i}`, etcd.log, { crds: false });
+        for (let i = next++; i < n; i = next++) {
+          // A free port can be taken between finding it and binding it when servers start side by side: try again once.
+          const start = (attempt: number) => startServer(path.join(dir, `server-${i}-${attempt}`), url, `/cluster-${i}`, etcd.log, { crds: false });
+          servers[i] = await start(0).catch(() => start(1));
+        }
       }),
     );
   } catch (e) {
