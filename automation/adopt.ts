@@ -12,7 +12,7 @@ import { UserError } from "../config/problems";
 import { adoptedKeys, renderStackFile, stackFileHeader } from "../live/adopt";
 import { AwsRead, readAws } from "../live/aws";
 import { inferPhase } from "../live/infer";
-import { readHelmReleases, readNodes } from "../live/kube";
+import { readHelmReleases, readNodes, readSecurityGroupPolicies } from "../live/kube";
 import { readSnapshot, renderSnapshot, Snapshot, SNAPSHOT_DIR, SNAPSHOT_VERSION, writeSnapshot } from "../live/snapshot";
 import { PHASES } from "../steps/phases";
 import { describeViolation } from "../steps/invariants";
@@ -81,7 +81,7 @@ export function adoptKubeConfig(req: AdoptRequest, aws: AwsRead): { kc: k8s.Kube
 export async function readCluster(req: AdoptRequest, now = new Date()): Promise<{ snapshot: Snapshot; aws: AwsRead; context?: string }> {
   const aws = await readAws(req);
   const { kc, context } = adoptKubeConfig(req, aws);
-  const [helmReleases, nodes] = await Promise.all([readHelmReleases(kc), readNodes(kc)]);
+  const [helmReleases, nodes, sgps] = await Promise.all([readHelmReleases(kc), readNodes(kc), readSecurityGroupPolicies(kc)]);
   const snapshot: Snapshot = {
     version: SNAPSHOT_VERSION,
     stack: req.stack,
@@ -94,6 +94,7 @@ export async function readCluster(req: AdoptRequest, now = new Date()): Promise<
     addons: aws.vpcCni ? { vpcCni: aws.vpcCni } : {},
     helmReleases,
     nodes,
+    ...(sgps.length ? { securityGroupPolicies: sgps } : {}),
     inferred: { reasons: [] },
   };
   snapshot.inferred = inferPhase(snapshot);

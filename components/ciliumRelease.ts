@@ -26,6 +26,7 @@ export class CiliumRelease extends pulumi.ComponentResource {
     super("unchain:index:CiliumRelease", name, {}, opts);
     this.release = new k8s.helm.v3.Release(`${name}-release`, releaseArgs(args.state, args.repository, args.values), {
       parent: this,
+      protect: args.state.protect,
       ...(args.state.importId ? { import: args.state.importId } : {}),
     });
     this.status = this.release.status.apply((s) => s?.status ?? "unknown");

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/types";
-import { desiredState, PhaseState, PoolState } from "../steps/desired";
+import { CREATED_OPERATOR_ROLE, desiredState, PhaseState, PoolState } from "../steps/desired";
 import { Values } from "../steps/values";
 import { PhaseNumber } from "../steps/phases";
+import { CarriedSecret } from "./carriedSecret";
 import { CiliumRelease } from "./ciliumRelease";
 import { NodeAgent } from "./nodeAgent";
 import { NodePool } from "./nodePool";
@@ -34,6 +35,7 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
   public readonly cilium?: CiliumRelease;
   public readonly vpcCni?: VpcCniAddon;
   public readonly operatorRole?: CiliumOperatorRole;
+  public readonly carriedCa?: CarriedSecret;
   public readonly agents: NodeAgent[] = [];
   /**
    * The phase, once every resource of it is in place: the stack output `appliedPhase` is this, so a
@@ -60,17 +62,16 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
       this.vpcCni = new VpcCniAddon(`${name}-vpc-cni`, { clusterName: args.clusterName, state: state.awsNode }, child);
     }
 
+    if (state.carriedCa) this.carriedCa = new CarriedSecret(`${name}-cilium-ca`, state.carriedCa, child);
+
     if (state.cilium) {
-      // The values depend on the operator role's ARN when unchain creates it; recompute them from the
-      // same desired state once the ARN is known, so there is one builder of values.
-      const values: pulumi.Input<Values> =
-        this.operatorRole && state.cilium.release === "eni"
-          ? this.operatorRole.arn.apply((arn) => desiredState(config, config.phase, { operatorRoleArn: arn }).cilium!.values)
-          : state.cilium.values;
+      // An Output only at the leaf that holds it (the ARN of a role created in the same phase): it is
+      // unknown in a preview, and the rest of the values can still be read and gated.
+      const values = withLeaves(state.cilium.values, [[["eni", "iamRole"], CREATED_OPERATOR_ROLE, this.operatorRole?.arn]]);
       this.cilium = new CiliumRelease(
         `${name}-cilium-${state.cilium.release}`,
         { state: state.cilium, repository: config.cilium.repository, values },
-        { ...child, ...(this.operatorRole ? { dependsOn: [this.operatorRole] } : {}) },
+        { ...child, dependsOn: [...(this.operatorRole ? [this.operatorRole] : []), ...(this.carriedCa?.restored ? [this.carriedCa.restored] : [])] },
       );
     }
 
@@ -84,11 +85,13 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
       if (groups[0].role !== "cilium") continue;
       ciliumPools.push(make(key, groups, placement));
     }
+    // Every pool depends on the placement: new groups come up under it, and where both go in one phase
+    // (chained pools and the chained release in 2, aws pools and the add-on in 6) Pulumi deletes the
+    // dependents first, so the node groups go before what runs on them.
     for (const [key, groups] of byPool) {
       const role = groups[0].role;
       if (role === "cilium") continue;
-      const adopted = groups.every((g) => g.importId !== undefined);
-      this.pools.push(make(key, groups, adopted ? [] : role === "aws" ? [...placement, ...ciliumPools] : placement));
+      this.pools.push(make(key, groups, role === "aws" ? [...placement, ...ciliumPools] : placement));
     }
     this.pools.push(...ciliumPools);
 
@@ -101,9 +104,22 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
       ...(this.vpcCni ? [this.vpcCni.addon.id] : []),
       ...(this.cilium ? [this.cilium.release.id] : []),
       ...(this.operatorRole ? [this.operatorRole.arn] : []),
+      ...(this.carriedCa ? [this.carriedCa.copy.id, ...(this.carriedCa.restored ? [this.carriedCa.restored.id] : [])] : []),
       ...this.agents.map((a) => a.chart.resources),
     ];
     this.applied = pulumi.all(done).apply(() => state.phase);
     this.registerOutputs({});
   }
+}
+
+/** `values` with each placeholder at its path replaced by the Output that holds the real value (where there is one). */
+function withLeaves(values: Values, leaves: Array<[string[], string, pulumi.Output<string> | undefined]>): pulumi.Input<Values> {
+  const out = JSON.parse(JSON.stringify(values)) as Record<string, unknown>;
+  for (const [path, placeholder, output] of leaves) {
+    if (!output) continue;
+    let o: Record<string, unknown> | undefined = out;
+    for (const p of path.slice(0, -1)) o = o && typeof o[p] === "object" && o[p] !== null ? (o[p] as Record<string, unknown>) : undefined;
+    if (o && o[path[path.length - 1]] === placeholder) o[path[path.length - 1]] = output;
+  }
+  return out;
 }

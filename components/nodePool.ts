@@ -38,6 +38,7 @@ export class NodePool extends pulumi.ComponentResource {
             parent: this,
             dependsOn: args.after ?? [],
             ...(g.importId ? { import: g.importId } : {}),
+            protect: g.protect,
             ignoreChanges: [...NODE_GROUP_IGNORE_CHANGES],
           },
         ),

@@ -19,7 +19,7 @@ export class VpcCniAddon extends pulumi.ComponentResource {
 
   constructor(name: string, args: VpcCniAddonArgs, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:VpcCniAddon", name, {}, opts);
-    this.addon = new aws.eks.Addon(`${name}-addon`, addonArgs(args.state, args.clusterName), { parent: this, ...(args.state.importId ? { import: args.state.importId } : {}) });
+    this.addon = new aws.eks.Addon(`${name}-addon`, addonArgs(args.state, args.clusterName), { parent: this, protect: args.state.protect, ...(args.state.importId ? { import: args.state.importId } : {}) });
     this.registerOutputs({ addonVersion: this.addon.addonVersion });
   }
 }

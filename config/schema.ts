@@ -352,6 +352,10 @@ const ciliumRelease = hint(
       namespace: hint(z.string().regex(K8S_NAME), { description: "its namespace", example: "kube-system" }).default("kube-system"),
       chartVersion: str(SEMVER, { description: "chart version it runs", example: "1.16.6" }),
       values: values.default({}),
+      caSecret: hint(z.string().regex(K8S_NAME), {
+        description: "the CA Secret the release made itself (the chart's cilium-ca): copied in phase 1, before the release goes, so that the ENI release signs Hubble and ClusterMesh certificates with the same CA",
+        example: "cilium-ca",
+      }).optional(),
     })
     .strict(),
   {

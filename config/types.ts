@@ -94,6 +94,8 @@ export interface LiveRelease {
   /** The values the team supplied (Helm's `config`), exactly. */
   values: Record<string, unknown>;
   mode: ReleaseMode;
+  /** The CA Secret the release made itself (chart `cilium-ca`), carried to the ENI release. */
+  caSecret?: string;
 }
 
 export interface CiliumConfig {

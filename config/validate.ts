@@ -547,9 +547,26 @@ export function validateStackConfig(
         `say ${mode === undefined ? "neither aws-cni chaining (cni.chainingMode) nor ENI IPAM (ipam.mode)" : `${mode} mode`}, but a cluster at phase ${adoptedPhase} runs the ${expected} release`,
         "copy the values Helm recorded (helm get values <release> -n <namespace>), or run unchain adopt again",
       );
-    else live = { name: rel.name, namespace: rel.namespace, chartVersion: rel.chartVersion, values: rel.values, mode };
+    else live = { name: rel.name, namespace: rel.namespace, chartVersion: rel.chartVersion, values: rel.values, mode, ...(rel.caSecret ? { caSecret: rel.caSecret } : {}) };
   } else if (!sandbox && releaseRuns && raw.ciliumRelease === undefined)
     r.add(k("ciliumRelease"), `is missing: at phase ${adoptedPhase} (adoptedPhase) a Cilium release runs, and it is adopted exactly as Helm recorded it`, `run unchain adopt -s ${stack} --write, which reads it`);
+
+  // Helm values unchain adds apply only to a release unchain installs: a running one is adopted as it runs.
+  const vals = parsed.ciliumValues ?? {};
+  if (live?.mode === "chained" && vals.chained && Object.keys(vals.chained).length)
+    r.add(`${k("ciliumValues")}.chained`, "applies only where unchain installs the chained release (a sandbox); the running one is adopted as Helm recorded it", "change the running release with helm, then unchain adopt --write; or remove ciliumValues.chained");
+  if (live?.mode === "eni")
+    for (const part of ["common", "eni"] as const)
+      if (vals[part] && Object.keys(vals[part]!).length)
+        r.add(`${k("ciliumValues")}.${part}`, `applies to an ENI release unchain installs, but the cluster was adopted with its ENI release running (phase ${adoptedPhase})`, `remove ciliumValues.${part}; the running release is adopted as Helm recorded it`);
+  // One egress interface pattern for every cilium pool on charts before 1.18 (eth+ on AL2, ens+ on AL2023).
+  const cvVersion = parsed.ciliumChartVersion ?? DEFAULTS.ciliumChartVersion;
+  const [cvMaj, cvMin] = cvVersion.split(".").map(Number);
+  if (live?.mode !== "eni" && (cvMaj < 1 || (cvMaj === 1 && cvMin < 18))) {
+    const families = new Set(pools.filter((p) => p.role === "cilium").flatMap((p) => p.groups.map((g) => (g.amiType?.startsWith("AL2_") ? "Amazon Linux 2 (eth+)" : "Amazon Linux 2023 or Bottlerocket (ens+)"))));
+    if (families.size > 1)
+      r.add(k("ciliumPools"), `mix ${[...families].join(" and ")}: Cilium ${cvVersion} in ENI mode masquerades through one interface pattern (egressMasqueradeInterfaces)`, "give every cilium pool the same AMI family (amiType), or use a Cilium chart of 1.18 or later");
+  }
 
   let operatorRole: OperatorRoleConfig | undefined;
   const op = parsed.ciliumOperatorRole;
@@ -582,7 +599,6 @@ export function validateStackConfig(
 
   if (r.problems.length > 0 || !cl || phase === undefined || !access) return { problems: r.problems };
 
-  const vals = parsed.ciliumValues ?? {};
   const cilium: CiliumConfig = {
     chartVersion: parsed.ciliumChartVersion ?? DEFAULTS.ciliumChartVersion,
     repository: parsed.ciliumRepository ?? DEFAULTS.ciliumRepository,

@@ -167,7 +167,10 @@ export function adoptedKeys(snap: Snapshot, opts: AdoptOptions, existing: Obj = 
     notes.push(
       `the Cilium release's values hold secret material at ${release.secretPaths.join(", ")}: unchain never writes it to a file. Set each with pulumi config set --secret --path '${NAMESPACE}:ciliumRelease.values.<path>' <value> (the import check fails until you do).`,
     );
-  const ciliumRelease = release && (phase <= 1 || phase >= 4) ? { name: release.name, namespace: release.namespace, chartVersion: release.chartVersion, values: withSecretPlaceholders(release.values, release.secretPaths ?? []) } : undefined;
+  const ciliumRelease =
+    release && (phase <= 1 || phase >= 4)
+      ? { name: release.name, namespace: release.namespace, chartVersion: release.chartVersion, values: withSecretPlaceholders(release.values, release.secretPaths ?? []), ...(release.caSecret && phase <= 1 ? { caSecret: release.caSecret } : {}) }
+      : undefined;
 
   const addon = snap.addons.vpcCni;
   const oldVpcCni = (old("vpcCni") ?? {}) as Obj;

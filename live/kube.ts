@@ -84,6 +84,17 @@ export async function readHelmReleases(kc: k8s.KubeConfig, chart = "cilium"): Pr
     const key = `${rel.namespace}/${rel.name}`;
     if ((latest.get(key)?.version ?? -1) < (rel.version ?? 0)) latest.set(key, rel);
   }
+  const caOf = async (rel: ReleaseRecord): Promise<string | undefined> => {
+    // The chart's CA Secret (templates/cilium-ca-secret.yaml, "cilium.ca.setup"); this release's when Helm's ownership metadata says so.
+    const ca = await core.readNamespacedSecret({ name: "cilium-ca", namespace: rel.namespace ?? "kube-system" }).catch((e: { code?: number }) => {
+      if (e.code === 404) return undefined;
+      throw kubeError(e, kc, "reading the Cilium CA Secret");
+    });
+    const a = ca?.metadata?.annotations ?? {};
+    return ca && a["meta.helm.sh/release-name"] === rel.name && a["meta.helm.sh/release-namespace"] === rel.namespace ? "cilium-ca" : undefined;
+  };
+  const cas = new Map<ReleaseRecord, string | undefined>();
+  for (const rel of latest.values()) cas.set(rel, await caOf(rel));
   return [...latest.values()]
     .map((rel) => {
       const { values, paths } = scrubValues(rel.config ?? {});
@@ -97,6 +108,7 @@ export async function readHelmReleases(kc: k8s.KubeConfig, chart = "cilium"): Pr
         ...(rel.chart?.metadata?.appVersion ? { appVersion: rel.chart.metadata.appVersion } : {}),
         values,
         ...(paths.length ? { secretPaths: paths } : {}),
+        ...(cas.get(rel) ? { caSecret: cas.get(rel) } : {}),
       };
     })
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
@@ -127,4 +139,16 @@ export async function readNodes(kc: k8s.KubeConfig): Promise<LiveNodes[]> {
     groups.set(group, g);
   }
   return [...groups.values()].map((g) => ({ ...g, cniLabels: g.cniLabels.sort(), taints: g.taints.sort() })).sort((a, b) => a.nodeGroup.localeCompare(b.nodeGroup));
+}
+
+/** `namespace/name` of every SecurityGroupPolicy (the VPC resource controller's CRD; none where it is not installed). */
+export async function readSecurityGroupPolicies(kc: k8s.KubeConfig): Promise<string[]> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  try {
+    const items = await listAll((cont) => custom.listClusterCustomObject({ group: "vpcresources.k8s.aws", version: "v1beta1", plural: "securitygrouppolicies", limit: 500, ...(cont ? { _continue: cont } : {}) }) as Promise<{ items: Array<{ metadata: { namespace?: string; name: string } }>; metadata?: { continue?: string } }>);
+    return items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort();
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return [];
+    throw kubeError(e, kc, "listing SecurityGroupPolicies");
+  }
 }

@@ -100,6 +100,8 @@ export interface LiveHelmRelease {
   values: Record<string, unknown>;
   /** Paths of values replaced by a digest. */
   secretPaths?: string[];
+  /** The chart's CA Secret (`cilium-ca`), where this release made it (Helm's ownership metadata): its name only. */
+  caSecret?: string;
 }
 
 /** The nodes of one node group, as the Kubernetes API shows them. */
@@ -135,6 +137,8 @@ export interface Snapshot {
   addons: { vpcCni?: LiveAddon };
   helmReleases: LiveHelmRelease[];
   nodes: LiveNodes[];
+  /** `namespace/name` of the SecurityGroupPolicy objects (Security Groups for Pods), which do not work on cilium pools. */
+  securityGroupPolicies?: string[];
   inferred: InferredPhase;
 }
 

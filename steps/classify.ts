@@ -43,6 +43,7 @@ export function classify(urn: string, type: string, inputs: Record<string, unkno
   if (chain.includes("unchain:index:Sandbox")) return { kind: "sandbox" };
   if (chain.includes("unchain:index:CiliumOperatorRole")) return { kind: "operatorRole" };
   if (chain.includes("unchain:index:NodeAgent")) return { kind: "nodeAgent" };
+  if (chain.includes("unchain:index:CarriedSecret")) return { kind: "carriedSecret" };
   const owner = [...chain.slice(0, -1)].reverse().find((t) => t.startsWith("unchain:index:"));
   const kind = TYPE_KIND[type] ?? (type.startsWith("unchain:") || !owner ? undefined : OWNER_KIND[owner]);
   switch (kind) {
@@ -51,8 +52,11 @@ export function classify(urn: string, type: string, inputs: Record<string, unkno
       return role ? { kind, role } : { kind };
     }
     case "ciliumRelease": {
+      // By the resource's name (`<cluster>-cilium-<release>-release`): its values may be one unknown
+      // Output in a real preview, where they hold the ARN of a role created in the same phase.
+      const byName = /-cilium-(chained|eni)-release$/.exec(urn)?.[1] as CiliumRelease | undefined;
       const values = (inputs.values ?? {}) as { ipam?: { mode?: string } };
-      return { kind, release: values.ipam?.mode === "eni" ? "eni" : "chained" };
+      return { kind, release: byName ?? (values.ipam?.mode === "eni" ? "eni" : "chained") };
     }
     case "vpcCniAddon":
       return { kind };
@@ -73,8 +77,13 @@ export const ENGINE_SIDE_PROPERTIES: Readonly<Partial<Record<ResourceKind, reado
 
 export interface ChangeToCheck extends Classified {
   op: ChangeOp;
-  /** Top-level properties an update touches. */
+  /** Property paths an update changes (`taints`, `values.operator.unmanagedPodWatcher.restart`). */
   properties: string[];
+}
+
+/** Whether `path` lies at or below one of the owned paths. */
+export function ownedBy(path: string, owns: readonly string[]): boolean {
+  return owns.some((o) => path === o || path.startsWith(`${o}.`) || path.startsWith(`${o}[`));
 }
 
 /**
@@ -86,16 +95,18 @@ export function allowedBy(spec: PhaseSpec, change: ChangeToCheck, sandbox: boole
   if (change.kind === "sandbox") return sandbox ? { allowed: true } : { allowed: false, reason: "sandbox resources in a production stack" };
   const ops: ChangeOp[] = sandbox && change.op === "create" ? ["create", "import"] : [change.op];
   const engineSide = ENGINE_SIDE_PROPERTIES[change.kind] ?? [];
-  const touched = change.properties.filter((p) => !engineSide.includes(p));
-  const rule = spec.allowed.find(
-    (a) =>
-      a.kind === change.kind &&
-      ops.some((o) => a.ops.includes(o)) &&
-      (a.role === undefined || a.role === change.role) &&
-      (a.release === undefined || a.release === change.release) &&
-      (change.op !== "update" || a.properties === undefined || touched.every((p) => a.properties!.includes(p))),
+  const touched = change.properties.filter((p) => !engineSide.includes(p.split(/[.[]/)[0]));
+  const candidates = spec.allowed.filter(
+    (a) => a.kind === change.kind && ops.some((o) => a.ops.includes(o)) && (a.role === undefined || a.role === change.role) && (a.release === undefined || a.release === change.release),
   );
+  const rule = candidates.find((a) => change.op !== "update" || a.owns === undefined || touched.every((p) => ownedBy(p, a.owns!)));
   if (rule) return { rule, allowed: true };
-  const what = `${change.op} of ${change.kind}${change.role ? ` (${change.role})` : ""}${change.release ? ` (${change.release})` : ""}${change.op === "update" ? ` touching ${change.properties.join(", ")}` : ""}`;
+  const who = `${change.kind}${change.role ? ` (${change.role})` : ""}${change.release ? ` (${change.release})` : ""}`;
+  if (change.op === "update" && candidates.length) {
+    const owned = candidates.flatMap((a) => a.owns ?? []);
+    const foreign = touched.filter((p) => !ownedBy(p, owned));
+    return { allowed: false, reason: `phase ${spec.phase} (${spec.title}) owns ${owned.join(", ")} of this ${who}, not ${foreign.join(", ")}: a live setting no phase asked to change` };
+  }
+  const what = `${change.op} of ${who}${change.op === "update" ? ` touching ${touched.join(", ")}` : ""}`;
   return { allowed: false, reason: `phase ${spec.phase} (${spec.title}) does not call for a ${what}` };
 }

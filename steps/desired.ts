@@ -8,9 +8,9 @@
  */
 import { ClusterConfig, NodeGroupSpec, ResolveConflicts } from "../config/types";
 import { NodeShape, Placement } from "./affinity";
-import { AWS_POOL_TAINT_KEY, CiliumRelease, PHASES, PhaseNumber, PhaseSpec, STARTUP_TAINT, TaintTemplate } from "./phases";
+import { AWS_POOL_TAINT_KEY, CiliumRelease, isProtected, PHASES, PhaseNumber, PhaseSpec, STARTUP_TAINT, TaintTemplate } from "./phases";
 import { AGENT_NOT_READY_TAINT_KEY, CNI_LABEL, PoolRole, ROLE_LABEL } from "./roles";
-import { awsNodePlacement, ciliumPlacements, ciliumReleaseValues, deepEqual, unmanagedPodWatcherRestart, Values, vpcCniConfigurationValues } from "./values";
+import { awsNodePlacement, carriedCaName, ciliumPlacements, ciliumReleaseValues, deepEqual, unmanagedPodWatcherRestart, Values, vpcCniConfigurationValues } from "./values";
 import { Taint } from "./affinity";
 
 export interface PoolState extends NodeGroupSpec {
@@ -25,6 +25,8 @@ export interface PoolState extends NodeGroupSpec {
   labels: Record<string, string>;
   /** Everything the group carries in this phase (Kubernetes spelling; the component converts for EKS). */
   taints: Taint[];
+  /** Protected from deletion (steps/phases.ts `isProtected`): lifted in the phase before its removal. */
+  protect: boolean;
 }
 
 export interface AwsNodeState {
@@ -41,6 +43,7 @@ export interface AwsNodeState {
   /** `<cluster>:vpc-cni`, where the add-on ran when the cluster was adopted. */
   importId?: string;
   placement: Placement;
+  protect: boolean;
 }
 
 export interface CiliumState {
@@ -60,6 +63,25 @@ export interface CiliumState {
    * step that adopts it, where the import reads back only name, namespace, chart, version and values.
    */
   upgradeSettings: boolean;
+  protect: boolean;
+}
+
+/**
+ * The CA the chained release made (chart `cilium-ca`), carried over to the ENI release. Uninstalling
+ * the chained release in phase 2 deletes the CA with it, and a new one in phase 4 would break every
+ * Hubble and ClusterMesh client that trusts the old. So phase 1 copies it while it exists, and phase
+ * 4 puts it back under its own name, with Helm's ownership metadata of the release to come, before
+ * that release installs: the chart looks the CA Secret up and reuses it ("cilium.ca.setup", `lookup`),
+ * and Helm adopts the object. No key ever passes through the Helm values.
+ */
+export interface CarriedCaState {
+  /** The release's CA Secret, read in this phase (it exists until phase 2). */
+  source?: string;
+  /** The copy's name. */
+  copy: string;
+  /** The name the CA is put back under (from phase 4), for the release `release`. */
+  restore?: { name: string; release: string };
+  namespace: string;
 }
 
 export interface NodeAgentState {
@@ -79,6 +101,7 @@ export interface PhaseState {
   cilium?: CiliumState;
   /** The cilium-operator's IAM role exists (from the first ENI phase on; kept afterwards), where unchain creates it. */
   operatorRole: boolean;
+  carriedCa?: CarriedCaState;
   nodeAgents: NodeAgentState[];
 }
 
@@ -126,6 +149,7 @@ function groupId(role: PoolRole, pool: string, g: NodeGroupSpec): string {
 }
 
 function poolsOf(config: ClusterConfig, spec: PhaseSpec): PoolState[] {
+  const guard = (role: PoolRole) => !config.sandbox && isProtected(spec.phase, "nodePool", role);
   const out: PoolState[] = [];
   for (const pool of config.pools) {
     const rolePools = spec.pools[pool.role];
@@ -140,6 +164,7 @@ function poolsOf(config: ClusterConfig, spec: PhaseSpec): PoolState[] {
         ...(pool.lineage ? { lineage: pool.lineage } : {}),
         labels: { ...g.labels, [CNI_LABEL]: ROLE_LABEL[pool.role] },
         taints: [...(startup ? [resolveTaint(startup, config)] : []), ...g.taints, ...rolePools.taints.map((t) => resolveTaint(t, config))],
+        protect: guard(pool.role),
       });
     }
   }
@@ -184,6 +209,7 @@ export function desiredState(config: ClusterConfig, phase: PhaseNumber, opts: De
       ...(updated ? { resolveConflictsOnUpdate: config.vpcCni.resolveConflictsOnUpdate } : {}),
       ...(adopted ? { importId: `${config.clusterName}:vpc-cni` } : { resolveConflictsOnCreate: "OVERWRITE" as const }),
       placement: awsNodePlacement(core.values),
+      protect: !config.sandbox && isProtected(phase, "vpcCniAddon"),
     };
   }
 
@@ -205,8 +231,19 @@ export function desiredState(config: ClusterConfig, phase: PhaseNumber, opts: De
       unmanagedPodWatcherRestart: unmanagedPodWatcherRestart(values),
       ...(live ? { importId: `${live.namespace}/${live.name}` } : {}),
       upgradeSettings: live ? changedSinceAdoption(config, phase, valuesAt) : true,
+      protect: !config.sandbox && isProtected(phase, "ciliumRelease", release),
     };
   }
+  const chainedLive = config.cilium.live?.mode === "chained" ? config.cilium.live : undefined;
+  const carriedCa: CarriedCaState | undefined =
+    chainedLive?.caSecret && !config.sandbox && config.adoptedPhase <= 1 && phase >= 1
+      ? {
+          ...(phase === 1 ? { source: chainedLive.caSecret } : {}),
+          copy: carriedCaName(chainedLive.caSecret),
+          ...(PHASES[phase].cilium.release === "eni" ? { restore: { name: chainedLive.caSecret, release: cilium?.name ?? "cilium" } } : {}),
+          namespace: chainedLive.namespace,
+        }
+      : undefined;
 
   const present = new Set(pools.map((p) => p.role));
   const nodeAgents = config.nodeAgents
@@ -223,6 +260,7 @@ export function desiredState(config: ClusterConfig, phase: PhaseNumber, opts: De
     ...(awsNode ? { awsNode } : {}),
     ...(cilium ? { cilium } : {}),
     operatorRole,
+    ...(carriedCa ? { carriedCa } : {}),
     nodeAgents,
   };
 }

@@ -11,10 +11,12 @@
 import { runsOn } from "./affinity";
 import { isClosingTaint, isOpen, nodeShape, PhaseState, PoolState } from "./desired";
 import { drainedBefore, PhaseNumber, verifiedEmptyBefore } from "./phases";
+import { allowedBy, ChangeToCheck, ownedBy } from "./classify";
 import { REPLACE_ON_CHANGE } from "./replacement";
+import { diffValues } from "./valueDiff";
 import { ROLE_IPAM } from "./roles";
 
-export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 10;
+export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 10;
 
 export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   1: "every pool that can hold pods has exactly one IPAM provider",
@@ -23,6 +25,8 @@ export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   4: "each availability zone keeps schedulable capacity",
   5: "the unmanaged-pod watcher is off while more than one pool role exists",
   6: "no phase replaces an existing node group or Cilium release unless the phase says so",
+  7: "no Cilium enforces policy against pods it cannot identify while another pool role shares the cluster",
+  8: "a phase changes a live setting only if it owns it",
   10: "every workload has somewhere to go: each chained pool has successors in both roles",
 };
 
@@ -102,7 +106,12 @@ function capacityByAz(state: PhaseState, pools: PoolState[]): Map<string, { tota
 
 const rolesOf = (pools: PoolState[]) => [...new Set(pools.map((p) => p.role))];
 
-/** Invariants 1, 2, 4 and 5 within one phase. */
+/** Whether the release's values make Cilium drop traffic by policy (not in audit mode, not `never`). */
+export function enforcesPolicy(values: Record<string, unknown>): boolean {
+  return values.policyAuditMode !== true && values.policyEnforcementMode !== "never";
+}
+
+/** Invariants 1, 2, 4, 5 and 7 within one phase. */
 export function checkPhase(state: PhaseState): Violation[] {
   const out: Violation[] = [];
   for (const pool of state.pools) {
@@ -121,8 +130,16 @@ export function checkPhase(state: PhaseState): Violation[] {
         fix: `raise sizePerAz.desired of the pools open in phase ${state.phase} in ${az}, or lower unchain:minSchedulableNodesPerAz`,
       });
   }
-  // 5
+  // 7: pods of another role are `world` to Cilium; enforcing would drop traffic their policies allow.
   const roles = rolesOf(state.pools);
+  if (state.cilium && roles.length > 1 && enforcesPolicy(state.cilium.values))
+    out.push({
+      invariant: 7,
+      phase: state.phase,
+      message: `pool roles ${roles.join(", ")} share the cluster and the ${state.cilium.release} release enforces network policy: Cilium sees pods on the other pools as world, so a policy that allows them drops them`,
+      fix: "do not override policyAuditMode or policyEnforcementMode in unchain:ciliumValues; unchain audits policy while roles are mixed and restores enforcement in phase 6",
+    });
+  // 5
   if (state.cilium && roles.length > 1 && state.cilium.unmanagedPodWatcherRestart)
     out.push({
       invariant: 5,
@@ -147,7 +164,50 @@ const replaceKeys = (p: PoolState): Record<string, unknown> => ({
   "launchTemplate.name": p.launchTemplate?.name,
 });
 
-/** Invariants 1-6 for the step from `from` to `to` (one `pulumi up`). */
+/** What a node group declares that a phase could change: everything but its identity and the autoscaler's count. */
+function groupSettings(p: PoolState): Record<string, unknown> {
+  const { id: _id, pool: _pool, role: _role, lineage: _lineage, importId: _importId, protect: _protect, ...rest } = p;
+  return { ...rest, size: { min: p.size.min, max: p.size.max } };
+}
+
+/**
+ * Invariant 8 for one step: every setting of a resource that lives through the step is the same
+ * after it, unless the phase owns it (steps/phases.ts `allowed[].owns`). Adopted resources are
+ * declared as they ran in the phase they were adopted at, so by this rule every later phase
+ * declares what ran, but what the phases between own.
+ */
+export function checkOwnership(from: PhaseState, to: PhaseState): Violation[] {
+  const out: Violation[] = [];
+  const step = { phase: to.phase, fromPhase: from.phase };
+  const judge = (what: string, change: Omit<ChangeToCheck, "properties">, before: unknown, after: unknown, pool?: string) => {
+    const changes = diffValues(before, after);
+    if (!changes.length) return;
+    const verdict = allowedBy(to.spec, { ...change, properties: changes.map((c) => c.path) }, false);
+    if (verdict.allowed) return;
+    const owned = to.spec.allowed.filter((a) => a.kind === change.kind && (a.role === undefined || a.role === change.role) && a.ops.includes("update")).flatMap((a) => a.owns ?? []);
+    const foreign = changes.filter((c) => !ownedBy(c.path, owned));
+    out.push({
+      ...step,
+      invariant: 8,
+      ...(pool ? { pool } : {}),
+      message: `phase ${to.phase} would change ${what}: ${foreign.map((c) => `${c.path} ${c.kind === "add" ? `set to ${JSON.stringify(c.after)}` : c.kind === "delete" ? `removed (was ${JSON.stringify(c.before)})` : `${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`}`).join("; ")}, which ${owned.length ? `it does not own (it owns ${owned.join(", ")})` : "no phase owns"}`,
+      fix: "a live setting changes only in the phase that owns it: change it outside unchain (then unchain adopt --write), or leave the stack file as adopt wrote it",
+    });
+  };
+  for (const pool of to.pools) {
+    const before = from.pools.find((p) => p.id === pool.id);
+    if (before) judge(`node group ${pool.nodeGroupName}`, { kind: "nodePool", role: pool.role, op: "update" }, groupSettings(before), groupSettings(pool), pool.id);
+  }
+  if (from.cilium && to.cilium && from.cilium.release === to.cilium.release)
+    judge(`the ${to.cilium.release} Cilium release`, { kind: "ciliumRelease", release: to.cilium.release, op: "update" }, { values: from.cilium.values, chartVersion: from.cilium.chartVersion }, { values: to.cilium.values, chartVersion: to.cilium.chartVersion });
+  if (from.awsNode && to.awsNode) {
+    const addon = (a: NonNullable<PhaseState["awsNode"]>) => ({ addonVersion: a.addonVersion, configurationValues: a.configurationValues, serviceAccountRoleArn: a.serviceAccountRoleArn, tags: a.tags });
+    judge("the vpc-cni add-on", { kind: "vpcCniAddon", op: "update" }, addon(from.awsNode), addon(to.awsNode));
+  }
+  return out;
+}
+
+/** Invariants 1-6 and 8 for the step from `from` to `to` (one `pulumi up`). */
 export function checkStep(from: PhaseState, to: PhaseState): Violation[] {
   const out: Violation[] = [];
   const step = { phase: to.phase, fromPhase: from.phase };
@@ -252,6 +312,7 @@ export function checkStep(from: PhaseState, to: PhaseState): Violation[] {
         });
     }
   }
+  out.push(...checkOwnership(from, to));
   if (!allowsReplace("ciliumRelease") && from.cilium && to.cilium && from.cilium.release !== to.cilium.release)
     out.push({
       ...step,

@@ -38,6 +38,17 @@ export interface RolePools {
 
 export type CiliumRelease = "chained" | "eni";
 
+/**
+ * What Cilium does with its network policies in a phase. Pods on pools of another role have no
+ * Cilium identity, so Cilium sees them as `world`: while two roles share the cluster a policy that
+ * allows "app X" would drop app X's pods on the other pools, and a cilium-pool pod's "DNS to
+ * kube-dns" rule would lose DNS while CoreDNS runs on aws pools. Cilium's own migration guide turns
+ * enforcement off for this reason (k8s-install-migration.rst). So: `audit` (policyAuditMode: policy
+ * verdicts are logged, nothing is dropped) while another role shares the cluster, `enforce` (the
+ * team's own setting) where Cilium runs on every pool that remains.
+ */
+export type PolicyEnforcement = "enforce" | "audit";
+
 export type CiliumPlacement =
   | { release: "none" }
   | {
@@ -46,6 +57,7 @@ export type CiliumPlacement =
       roles: PoolRole[];
       /** `operator.unmanagedPodWatcher.restart` */
       unmanagedPodWatcherRestart: boolean;
+      policy: PolicyEnforcement;
     };
 
 /** aws-node (the vpc-cni add-on): absent, on every node (default affinity), or pinned to roles. */
@@ -55,6 +67,8 @@ export type AwsNodePlacement = { present: false } | { present: true; roles: "all
 export type ResourceKind =
   | "nodePool"
   | "ciliumRelease"
+  /** A copy of the Cilium CA the chained release made, so that the ENI release signs with the same CA. */
+  | "carriedSecret"
   | "vpcCniAddon"
   | "operatorRole"
   | "nodeAgent"
@@ -71,8 +85,12 @@ export interface AllowedChange {
   role?: PoolRole;
   /** Only this Cilium release (kind ciliumRelease). */
   release?: CiliumRelease;
-  /** Updates may touch only these top-level properties. */
-  properties?: string[];
+  /**
+   * What an update may change: property paths, each covering what lies below it
+   * (`values.operator.unmanagedPodWatcher`). Absent: the whole resource is the phase's.
+   * Inputs that exist only on Pulumi's side (steps/classify.ts ENGINE_SIDE_PROPERTIES) come with any update.
+   */
+  owns?: string[];
   why: string;
 }
 
@@ -85,7 +103,11 @@ export type CheckName =
   | "coreDnsReady"
   | "blockingPdbs"
   | "poolEmpty"
-  | "policyEnforcementGap";
+  | "policyEnforcementGap"
+  /** The running cilium-operator has the phase's unmanaged-pod watcher setting (its pods rolled since the ConfigMap changed). */
+  | "operatorWatcherApplied"
+  /** A note: Security Groups for Pods do not work on pools Cilium runs in ENI mode. */
+  | "securityGroupsForPods";
 
 /** One step of a health gate: a check, or moving workloads off the pools of a role. */
 export type GateStep = { kind: "check"; check: CheckName; role?: PoolRole } | { kind: "drain"; role: PoolRole };
@@ -108,6 +130,13 @@ export interface PhaseSpec {
   /** Must hold after this phase's `pulumi up`. */
   after: GateStep[];
 }
+
+/** Paths of a Cilium release's values that phases own (steps/values.ts `withPhaseSettings`). */
+export const RELEASE_PLACEMENT = ["values.affinity", "values.envoy.affinity"];
+export const RELEASE_WATCHER = ["values.operator.unmanagedPodWatcher.restart"];
+export const RELEASE_POLICY = ["values.policyAuditMode"];
+/** The operator reads its ConfigMap at start, the agents too: they roll when it changes (chart `operator.rollOutPods`, `rollOutCiliumPods`). */
+export const RELEASE_ROLLOUT = ["values.operator.rollOutPods", "values.rollOutCiliumPods"];
 
 const check = (c: CheckName, role?: PoolRole): GateStep => (role ? { kind: "check", check: c, role } : { kind: "check", check: c });
 
@@ -141,7 +170,7 @@ export const PHASES: readonly PhaseSpec[] = [
     summary: "Adopt what runs today: chained pools, the vpc-cni add-on and the chained Cilium release.",
     pools: { chained: { taints: [] } },
     awsNode: { present: true, roles: "all" },
-    cilium: { release: "chained", roles: ["chained"], unmanagedPodWatcherRestart: true },
+    cilium: { release: "chained", roles: ["chained"], unmanagedPodWatcherRestart: true, policy: "enforce" },
     workloads: "on chained pools",
     allowed: [
       { kind: "nodePool", ops: ["import"], role: "chained", why: "existing node groups are adopted, never recreated" },
@@ -155,18 +184,25 @@ export const PHASES: readonly PhaseSpec[] = [
   {
     phase: 1,
     title: "aws pools",
-    summary: "Add aws pools (cni=aws, no taints) beside the chained pools; turn the unmanaged-pod watcher off.",
+    summary: "Add aws pools (cni=aws, no taints) beside the chained pools; turn the unmanaged-pod watcher off and policy to audit, rolled onto the operator and agents; copy the Cilium CA.",
     pools: { chained: { taints: [] }, aws: { taints: [] } },
     awsNode: { present: true, roles: "all" },
-    cilium: { release: "chained", roles: ["chained"], unmanagedPodWatcherRestart: false },
+    cilium: { release: "chained", roles: ["chained"], unmanagedPodWatcherRestart: false, policy: "audit" },
     workloads: "start moving to aws pools",
     allowed: [
       { kind: "nodePool", ops: ["create"], role: "aws", why: "new aws pools, one per AZ" },
-      { kind: "ciliumRelease", ops: ["update"], release: "chained", properties: ["values"], why: "unmanaged-pod watcher off while two pool roles exist" },
+      {
+        kind: "ciliumRelease",
+        ops: ["update"],
+        release: "chained",
+        owns: [...RELEASE_PLACEMENT, ...RELEASE_WATCHER, ...RELEASE_POLICY, ...RELEASE_ROLLOUT],
+        why: "agent and envoy pinned to chained pools, unmanaged-pod watcher off and policy audited while two pool roles exist, and the agents and operator rolled so that every one runs with it",
+      },
+      { kind: "carriedSecret", ops: ["create"], why: "a copy of the Cilium CA, so that the ENI release of phase 4 signs with the same CA (Hubble and ClusterMesh clients keep trusting it)" },
       { kind: "nodeAgent", ops: ["create", "update"], why: "node agents follow the pools of their roles" },
     ],
     before: [check("nodesReady"), check("noUnmanagedPods"), check("coreDnsReady")],
-    after: [...SETTLED, check("coreDnsReady"), check("policyEnforcementGap")],
+    after: [...SETTLED, check("coreDnsReady"), check("operatorWatcherApplied"), check("policyEnforcementGap")],
   },
   {
     phase: 2,
@@ -193,7 +229,7 @@ export const PHASES: readonly PhaseSpec[] = [
     cilium: { release: "none" },
     workloads: "on aws pools",
     allowed: [
-      { kind: "vpcCniAddon", ops: ["update"], properties: ["configurationValues"], why: "aws-node affinity gains cni In [aws]" },
+      { kind: "vpcCniAddon", ops: ["update"], owns: ["configurationValues.affinity"], why: "aws-node affinity gains cni In [aws]; the rest of its configuration stays as it runs" },
       { kind: "nodeAgent", ops: ["update"], why: "node agents follow the pools of their roles" },
     ],
     before: [check("nodesReady")],
@@ -202,22 +238,23 @@ export const PHASES: readonly PhaseSpec[] = [
   {
     phase: 4,
     title: "cilium pools",
-    summary: "Add one cilium pool per AZ (tainted cni=cilium:NoExecute while validated) and the ENI-mode Cilium release.",
+    summary: "Add one cilium pool per AZ (tainted cni=cilium:NoExecute while validated) and the ENI-mode Cilium release, with the chained values that still apply and the same CA.",
     pools: {
       aws: { taints: [] },
       cilium: { taints: [CILIUM_VALIDATION_TAINT] },
     },
     awsNode: { present: true, roles: ["aws"] },
-    cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: false },
+    cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: false, policy: "audit" },
     workloads: "on aws pools",
     allowed: [
       { kind: "nodePool", ops: ["create"], role: "cilium", why: "new cilium pools, one per AZ" },
       { kind: "ciliumRelease", ops: ["create"], release: "eni", why: "the ENI-mode release, on cilium pools only" },
+      { kind: "carriedSecret", ops: ["create"], why: "the Cilium CA put back under its own name for the ENI release to reuse" },
       { kind: "operatorRole", ops: ["create"], why: "EC2 permissions for the cilium-operator (ENI IPAM)" },
       { kind: "nodeAgent", ops: ["create", "update"], why: "node agents follow the pools of their roles" },
     ],
-    before: [check("nodesReady"), check("daemonSetsPlaced")],
-    after: [...SETTLED, check("agentNotReadyCleared"), check("noUnmanagedPods"), check("policyEnforcementGap")],
+    before: [check("nodesReady"), check("daemonSetsPlaced"), check("securityGroupsForPods")],
+    after: [...SETTLED, check("agentNotReadyCleared"), check("noUnmanagedPods"), check("operatorWatcherApplied"), check("policyEnforcementGap")],
   },
   {
     phase: 5,
@@ -228,33 +265,51 @@ export const PHASES: readonly PhaseSpec[] = [
       cilium: { taints: [] },
     },
     awsNode: { present: true, roles: ["aws"] },
-    cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: false },
+    cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: false, policy: "audit" },
     workloads: "move to cilium pools",
     allowed: [
-      { kind: "nodePool", ops: ["update"], role: "cilium", properties: ["taints"], why: "validation taint removed" },
-      { kind: "nodePool", ops: ["update"], role: "aws", properties: ["taints"], why: "aws pools closed to new pods" },
+      { kind: "nodePool", ops: ["update"], role: "cilium", owns: ["taints"], why: "validation taint removed" },
+      { kind: "nodePool", ops: ["update"], role: "aws", owns: ["taints"], why: "aws pools closed to new pods" },
     ],
-    before: [check("nodesReady"), check("agentNotReadyCleared"), check("noUnmanagedPods")],
-    after: [...SETTLED, check("noUnmanagedPods"), check("policyEnforcementGap")],
+    before: [check("nodesReady"), check("agentNotReadyCleared"), check("noUnmanagedPods"), check("securityGroupsForPods")],
+    after: [...SETTLED, check("noUnmanagedPods"), check("operatorWatcherApplied"), check("policyEnforcementGap")],
   },
   {
     phase: 6,
     title: "final",
-    summary: "Drain the aws pools, remove them and the vpc-cni add-on; the unmanaged-pod watcher goes back on.",
+    summary: "Drain the aws pools, remove them and the vpc-cni add-on; the unmanaged-pod watcher goes back on and policy is enforced again.",
     pools: { cilium: { taints: [] } },
     awsNode: { present: false },
-    cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: true },
+    cilium: { release: "eni", roles: ["cilium"], unmanagedPodWatcherRestart: true, policy: "enforce" },
     workloads: "on cilium pools",
     allowed: [
       { kind: "nodePool", ops: ["delete"], role: "aws", why: "aws pools were drained and verified empty" },
       { kind: "vpcCniAddon", ops: ["delete"], why: "no pool uses aws-node any more" },
-      { kind: "ciliumRelease", ops: ["update"], release: "eni", properties: ["values"], why: "unmanaged-pod watcher back to its default" },
+      { kind: "ciliumRelease", ops: ["update"], release: "eni", owns: [...RELEASE_WATCHER, ...RELEASE_POLICY], why: "unmanaged-pod watcher back to its default, policy enforced again: one role remains" },
       { kind: "nodeAgent", ops: ["update", "delete"], why: "node agents follow the pools of their roles" },
     ],
     before: [check("nodesReady"), check("blockingPdbs", "aws"), { kind: "drain", role: "aws" }, check("poolEmpty", "aws"), check("coreDnsReady")],
-    after: [...SETTLED, check("agentNotReadyCleared"), check("noUnmanagedPods"), check("coreDnsReady")],
+    after: [...SETTLED, check("agentNotReadyCleared"), check("noUnmanagedPods"), check("coreDnsReady"), check("operatorWatcherApplied")],
   },
 ];
+
+/**
+ * Whether a resource of this kind (and role) is protected in phase `p`: everything that holds
+ * workloads or places them is, so that a `pulumi destroy` by hand or a renamed pool cannot delete it;
+ * the phase before the one that removes it lifts the protection, so that the removal can happen.
+ */
+export function isProtected(p: PhaseNumber, kind: "nodePool" | "ciliumRelease" | "vpcCniAddon", which?: PoolRole | CiliumRelease): boolean {
+  const next = PHASES[p + 1];
+  if (!next) return true;
+  switch (kind) {
+    case "nodePool":
+      return next.pools[which as PoolRole] !== undefined;
+    case "vpcCniAddon":
+      return next.awsNode.present;
+    case "ciliumRelease":
+      return next.cilium.release === which;
+  }
+}
 
 /** Roles drained (through the Eviction API) before the `up` into `spec`. */
 export function drainedBefore(spec: PhaseSpec): PoolRole[] {

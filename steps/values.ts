@@ -6,7 +6,7 @@
  */
 import { ClusterConfig } from "../config/types";
 import { Affinity, pinToRoles, Placement, Toleration } from "./affinity";
-import { CiliumRelease, PhaseSpec } from "./phases";
+import { CiliumRelease, PHASES, PhaseNumber, PhaseSpec } from "./phases";
 import { PoolRole } from "./roles";
 
 export type Values = Record<string, unknown>;
@@ -72,10 +72,15 @@ function chartAtLeast(version: string, major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
-/** Keys unchain sets that the current chart schema no longer has, with the reason they are still set. */
-export const KEYS_FOR_OLDER_CHARTS: Readonly<Record<string, string>> = {
+/**
+ * Keys unchain sets that the chart's values schema (1.20-dev) does not list, each with why it is set
+ * all the same. The chart reads both with `hasKey` in `templates/cilium-configmap.yaml`.
+ */
+export const KEYS_OUTSIDE_SCHEMA: Readonly<Record<string, string>> = {
   egressMasqueradeInterfaces:
     "ENI mode on charts before 1.18 masquerades egress only through the interfaces named here (docs: eth+); the key was removed from the chart after masquerading became off by default with ENI in 1.18.",
+  policyAuditMode:
+    "policy audit while pool roles are mixed (Cilium's migration guide does the same); the chart turns it into policy-audit-mode in cilium-config, though neither values.yaml nor its schema documents the key.",
 };
 
 /** Structural equality of plain data (JSON values). */
@@ -90,9 +95,41 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/**
+ * What a masquerading ENI agent must be told of the node's interfaces on charts before 1.18: `eth+`
+ * on Amazon Linux 2, `ens+` on Amazon Linux 2023 and Bottlerocket (Cilium 1.16/1.17 ENI install docs).
+ */
+export function egressInterfacesOf(amiTypes: Array<string | undefined>): string {
+  return amiTypes.every((t) => t !== undefined && t.startsWith("AL2_")) ? "eth+" : "ens+";
+}
+
+/** A Cilium cluster name from an EKS one: lowercase letters, digits and '-', at most 32 (Cilium's `cluster.name` rule). */
+export function ciliumClusterName(eksName: string): string {
+  return (
+    eksName
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+/, "")
+      .slice(0, 32)
+      .replace(/-+$/, "") || "default"
+  );
+}
+
+export interface OurValuesInput {
+  release: CiliumRelease;
+  chartVersion: string;
+  /** Subnets the ENI IPAM may allocate from (pinned, per the Cilium ENI docs). */
+  subnetIds: string[];
+  /** IRSA role of the operator, annotated on its service account. */
+  operatorRoleArn?: string;
+  /** AMI types of the cilium pools' node groups (for `egressMasqueradeInterfaces`). */
+  amiTypes: Array<string | undefined>;
+  clusterName: string;
+}
+
 /** What unchain itself sets in a release it installs (a sandbox's chained release; the ENI release). */
-export function ourReleaseValues(release: CiliumRelease, chartVersion: string, subnetIds: string[], operatorRoleArn: string | undefined): Values {
-  return release === "chained"
+export function ourReleaseValues(input: OurValuesInput): Values {
+  return input.release === "chained"
     ? {
         // https://docs.cilium.io/en/stable/installation/cni-chaining-aws-cni/
         cni: { chainingMode: "aws-cni", exclusive: false },
@@ -101,26 +138,78 @@ export function ourReleaseValues(release: CiliumRelease, chartVersion: string, s
       }
     : {
         // https://docs.cilium.io/en/stable/network/concepts/ipam/eni/
-        eni: { enabled: true, subnetIDsFilter: subnetIds, ...(operatorRoleArn ? { iamRole: operatorRoleArn } : {}) },
+        eni: { enabled: true, subnetIDsFilter: input.subnetIds, ...(input.operatorRoleArn ? { iamRole: input.operatorRoleArn } : {}) },
         ipam: { mode: "eni" },
         routingMode: "native",
-        ...(chartAtLeast(chartVersion, 1, 18) ? {} : { egressMasqueradeInterfaces: "eth+" }),
+        ...(chartAtLeast(input.chartVersion, 1, 18) ? {} : { egressMasqueradeInterfaces: egressInterfacesOf(input.amiTypes) }),
+        // Without it the operator may garbage-collect ENIs of other Cilium clusters in the account (pkg/ipam/allocator/aws).
+        cluster: { name: ciliumClusterName(input.clusterName) },
       };
 }
 
 /**
- * What a phase owns in a Cilium release: where its agent and cilium-envoy run (both narrowed to the
- * phase's roles, whatever else the affinity says) and the unmanaged-pod watcher.
+ * Keys of the chained release that belong to chaining on aws-cni (or to where the chained agent
+ * runs), not to the cluster: they are not carried to the ENI release, which sets its own.
  */
-export function withPhaseSettings(values: Values, roles: PoolRole[], unmanagedPodWatcherRestart: boolean): Values {
+export const CHAINING_ONLY_KEYS: readonly string[] = [
+  "cni.chainingMode",
+  "cni.chainingTarget",
+  "cni.exclusive",
+  "enableIPv4Masquerade",
+  "endpointRoutes",
+  "tunnel",
+  "tunnelProtocol",
+  "routingMode",
+  "autoDirectNodeRoutes",
+  "ipam",
+  "eni",
+  "egressMasqueradeInterfaces",
+  "affinity",
+  "envoy.affinity",
+  "operator.unmanagedPodWatcher",
+  "operator.rollOutPods",
+  "rollOutCiliumPods",
+  "policyAuditMode",
+];
+
+/** The chained release's values without what belongs to chaining: what the ENI release carries (cluster name and id, Hubble, encryption, ClusterMesh, ...). */
+export function carriedValues(chained: Values): Values {
+  const out = JSON.parse(JSON.stringify(chained)) as Values;
+  for (const path of CHAINING_ONLY_KEYS) {
+    const parts = path.split(".");
+    let o: unknown = out;
+    for (const p of parts.slice(0, -1)) o = isPlainObject(o) ? o[p] : undefined;
+    if (isPlainObject(o)) delete o[parts[parts.length - 1]];
+  }
+  // Emptied sections (`cni: {}`) say nothing.
+  for (const k of Object.keys(out)) if (isPlainObject(out[k]) && Object.keys(out[k] as Values).length === 0) delete out[k];
+  return out;
+}
+
+export interface PhaseSettings {
+  roles: PoolRole[];
+  unmanagedPodWatcherRestart: boolean;
+  policyAuditMode: boolean;
+}
+
+/**
+ * What a phase owns in a Cilium release (steps/phases.ts RELEASE_*): where its agent and
+ * cilium-envoy run (both narrowed to the phase's roles, whatever else the affinity says), the
+ * unmanaged-pod watcher, policy audit mode, and rolling the operator and the agents on a change of
+ * their ConfigMap: they read it at start, so without the roll the running operator would keep the
+ * old watcher setting (chart `operator.rollOutPods`, `rollOutCiliumPods`, default false).
+ */
+export function withPhaseSettings(values: Values, s: PhaseSettings): Values {
   const operator = isPlainObject(values.operator) ? values.operator : {};
   const watcher = isPlainObject(operator.unmanagedPodWatcher) ? operator.unmanagedPodWatcher : {};
   const envoy = isPlainObject(values.envoy) ? values.envoy : {};
   return {
     ...values,
-    operator: { ...operator, unmanagedPodWatcher: { ...watcher, restart: unmanagedPodWatcherRestart } },
-    affinity: pinToRoles((values.affinity as Affinity | undefined) ?? CILIUM_AGENT_DEFAULT_AFFINITY, roles),
-    envoy: { ...envoy, affinity: pinToRoles((envoy.affinity as Affinity | undefined) ?? CILIUM_ENVOY_DEFAULT_AFFINITY, roles) },
+    operator: { ...operator, rollOutPods: true, unmanagedPodWatcher: { ...watcher, restart: s.unmanagedPodWatcherRestart } },
+    rollOutCiliumPods: true,
+    policyAuditMode: s.policyAuditMode,
+    affinity: pinToRoles((values.affinity as Affinity | undefined) ?? CILIUM_AGENT_DEFAULT_AFFINITY, s.roles),
+    envoy: { ...envoy, affinity: pinToRoles((envoy.affinity as Affinity | undefined) ?? CILIUM_ENVOY_DEFAULT_AFFINITY, s.roles) },
   };
 }
 
@@ -129,17 +218,72 @@ export function withPhaseSettings(values: Values, roles: PoolRole[], unmanagedPo
  * - A release that ran when the cluster was adopted: exactly the values Helm recorded in the phase it
  *   was adopted at (so its import reads back what is declared); in later phases, those values with
  *   what the phase owns.
- * - A release unchain installs: unchain's values, then the stack's `ciliumValues` (common, then per
- *   release), then what the phase owns.
+ * - A release unchain installs: for the ENI release, what still applies of the chained release's
+ *   values (`carriedValues`); then unchain's values, the stack's `ciliumValues` (common, then per
+ *   release), and what the phase owns.
  */
 export function ciliumReleaseValues(config: ClusterConfig, spec: PhaseSpec, operatorRoleArn: string | undefined): Values {
   if (spec.cilium.release === "none") return {};
-  const { release, roles, unmanagedPodWatcherRestart } = spec.cilium;
+  const { release, roles, unmanagedPodWatcherRestart, policy } = spec.cilium;
   const live = config.cilium.live?.mode === release ? config.cilium.live : undefined;
-  if (live) return spec.phase === config.adoptedPhase ? live.values : withPhaseSettings(live.values, roles, unmanagedPodWatcherRestart);
-  const ours = ourReleaseValues(release, config.cilium.chartVersion, config.availabilityZones.flatMap((a) => a.subnetIds), operatorRoleArn);
+  // Where one role remains, enforcement returns: the team's own audit setting where it shows (a release
+  // adopted where one role ran: phase 0), else off. A release adopted in a mixed phase audits because the runbook says so.
+  const teamAudit = config.adoptedPhase === 0 && config.cilium.live?.values.policyAuditMode === true;
+  const settings: PhaseSettings = { roles, unmanagedPodWatcherRestart, policyAuditMode: policy === "audit" ? true : teamAudit };
+  // Each phase after the release appeared changes what it owns of it, and nothing else.
+  const settingsAt = (q: PhaseNumber): PhaseSettings => {
+    const c = PHASES[q].cilium;
+    if (c.release === "none") return settings;
+    return { roles: c.roles, unmanagedPodWatcherRestart: c.unmanagedPodWatcherRestart, policyAuditMode: c.policy === "audit" ? true : teamAudit };
+  };
+  const laterPhases = (from: number, base: Values): Values => {
+    let v = base;
+    for (let q = from + 1; q <= spec.phase; q++) {
+      const owns = PHASES[q].allowed.filter((a) => a.kind === "ciliumRelease" && a.release === release && a.ops.includes("update")).flatMap((a) => a.owns ?? []);
+      if (owns.length) v = withOwned(v, withPhaseSettings(v, settingsAt(q as PhaseNumber)), owns);
+    }
+    return v;
+  };
+  if (live) return laterPhases(config.adoptedPhase, live.values);
+  const created = PHASES.find((p) => p.phase >= config.adoptedPhase && p.cilium.release === release)!.phase;
+  const carried = release === "eni" && config.cilium.live?.mode === "chained" ? carriedValues(config.cilium.live.values) : {};
+  const ours = ourReleaseValues({
+    release,
+    chartVersion: config.cilium.chartVersion,
+    subnetIds: config.availabilityZones.flatMap((a) => a.subnetIds),
+    ...(operatorRoleArn ? { operatorRoleArn } : {}),
+    amiTypes: config.pools.filter((p) => p.role === "cilium").flatMap((p) => p.groups.map((g) => g.amiType)),
+    clusterName: config.clusterName,
+  });
+  // A cluster name the team gave stays (ClusterMesh knows the cluster by it).
+  const withName = isPlainObject(carried.cluster) && (carried.cluster as Values).name !== undefined ? deepMerge(ours, { cluster: carried.cluster as Values }) : ours;
   const o = config.cilium.values;
-  return withPhaseSettings(deepMerge(deepMerge(ours, o.common), release === "chained" ? o.chained : o.eni), roles, unmanagedPodWatcherRestart);
+  const atCreation = withPhaseSettings(deepMerge(deepMerge(deepMerge(carried, withName), o.common), release === "chained" ? o.chained : o.eni), settingsAt(created));
+  return laterPhases(created, atCreation);
+}
+
+/** The name of the copy of a release's CA Secret. */
+export function carriedCaName(source: string): string {
+  return `unchain-carried-${source}`;
+}
+
+/** `values` with the `owns` paths (`values.<path>`) taken from `from`. */
+export function withOwned(values: Values, from: Values, owns: readonly string[]): Values {
+  const out = JSON.parse(JSON.stringify(values)) as Values;
+  for (const o of owns) {
+    if (!o.startsWith("values.")) continue;
+    const parts = o.slice("values.".length).split(".");
+    let src: unknown = from;
+    for (const p of parts) src = isPlainObject(src) ? src[p] : undefined;
+    let dst: Values = out;
+    for (const p of parts.slice(0, -1)) {
+      if (!isPlainObject(dst[p])) dst[p] = {};
+      dst = dst[p] as Values;
+    }
+    if (src === undefined) delete dst[parts[parts.length - 1]];
+    else dst[parts[parts.length - 1]] = src;
+  }
+  return out;
 }
 
 /** The agent's and envoy's placement as the chart would render them from `values`. */

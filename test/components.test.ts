@@ -29,6 +29,7 @@ const pool = (over: Partial<PoolState> = {}): PoolState => ({
   labels: { cni: "aws" },
   taints: [{ key: "example.com/cni", value: "aws", effect: "NoSchedule" }],
   tags: {},
+  protect: false,
   ...over,
 });
 
@@ -57,6 +58,7 @@ describe("VpcCniAddon", () => {
     configurationValuesText: JSON.stringify({ affinity: AWS_NODE_DEFAULT_AFFINITY }),
     tags: {},
     placement: {},
+    protect: false,
     ...over,
   });
 

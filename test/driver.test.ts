@@ -107,6 +107,23 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(gates.map((g) => g.stack).sort()).to.deep.equal(["r1", "r2"]);
   });
 
+  it("stops an update that touches a live setting the phase does not own, naming the resource and the property", async () => {
+    const p = simProject([{ name: "w", stacks: ["o1"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "4", "--yes", "--json"])).code).to.equal(0);
+    const before = ledger(p).length;
+    // Phase 5 owns the aws pools' taints; here their instance types change too.
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "5", "--yes", "--json"], { resize: ["o1:5"] });
+    expect(r.code).to.equal(1);
+    const o1 = statusOf(r, "o1");
+    expect(o1.status).to.equal("refused");
+    expect(o1.error).to.match(/update aws-general-a: phase 5 \(cilium pools open\) owns taints of this nodePool \(aws\), not instanceTypes: a live setting no phase asked to change/);
+    expect(ledger(p).length, "the provider was not called").to.equal(before);
+    expect(appliedPhaseInBackend(p, "o1")).to.equal(4);
+    // Without the foreign change, phase 5 goes through: its taints are its own.
+    const ok = await runDriverCli(p, ["advance", "--all", "--to", "5", "--yes", "--json"]);
+    expect(ok.code, ok.stdout).to.equal(0);
+  });
+
   it("holds up to the previewed plan: a change that appears only during up fails the update", async () => {
     const p = simProject([{ name: "w", stacks: ["d1"] }]);
     expect((await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes"])).code).to.equal(0);

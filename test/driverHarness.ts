@@ -65,6 +65,7 @@ export interface SimEnv {
   replace?: string[];
   drop?: string[];
   drift?: string[];
+  resize?: string[];
   /** Run the health gates against this kubeconfig (otherwise --skip-health-gates). */
   kubeconfig?: string;
   extra?: Record<string, string>;
@@ -84,6 +85,7 @@ export function driverEnv(p: SimProject, sim: SimEnv = {}): NodeJS.ProcessEnv {
     UNCHAIN_SIM_REPLACE: (sim.replace ?? []).join(","),
     UNCHAIN_SIM_DROP: (sim.drop ?? []).join(","),
     UNCHAIN_SIM_DRIFT: (sim.drift ?? []).join(","),
+    UNCHAIN_SIM_RESIZE: (sim.resize ?? []).join(","),
     CI: "1",
     ...sim.extra,
   };

@@ -61,9 +61,9 @@ describe("the preview gate", () => {
     expect(v.refused.map((s) => `${s.op} ${s.name} (${s.role})`)).to.deep.equal(["replace chained-general (chained)"]);
   });
 
-  it("refuses an update that touches a property the phase does not name", () => {
+  it("refuses an update that touches a property the phase does not own", () => {
     const v = gate(PHASES[5], [step("update", NODE_GROUP, "aws-general-a", { labels: { cni: "aws" } }, ["instanceTypes"])], false);
-    expect(v.refused[0].reason).to.match(/does not call for a update of nodePool \(aws\) touching instanceTypes/);
+    expect(v.refused[0].reason).to.match(/phase 5 \(cilium pools open\) owns taints of this nodePool \(aws\), not instanceTypes/);
   });
 
   it("classifies a resource by the unchain component that owns it, whatever provider backs it", () => {

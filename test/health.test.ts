@@ -3,6 +3,7 @@
  * field selectors, the Eviction API's PDB checks and CRDs are the API server's own behaviour.
  */
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { CheckResult, describeResults, gatePassed, runChecks } from "../automation/health/checks";
 import { readCluster } from "../automation/health/cluster";
@@ -72,6 +73,13 @@ async function settled(stage: Stage, phase: number, config: ClusterConfig = CONF
     if (ciliumRoles.includes(n.role as never)) await stage.ciliumEndpoint("default", `web-${n.name}`);
   }
   await stage.coreDns(2, 2);
+  if (state.cilium) {
+    // What the chart renders of the release's values, and an operator that rolled onto it.
+    await stage.ciliumConfig({ "unmanaged-pod-watcher-interval": state.cilium.unmanagedPodWatcherRestart ? "15" : "0", "policy-audit-mode": String(state.cilium.values.policyAuditMode === true) });
+    // On the last pool (not one a drain empties), as the scheduler might have put it.
+    const host = nodes[nodes.length - 1].name;
+    await stage.ciliumOperator("c1", [{ name: "cilium-operator-0", node: host, checksum: "c1" }]);
+  }
   const open = nodes.filter((n) => state.pools.find((p) => n.name.startsWith(p.nodeGroupName) && !p.taints.some(isClosingTaint)));
   for (const [i, n] of open.slice(-2).entries()) {
     await stage.pod({ namespace: "kube-system", name: `coredns-${i}`, node: n.name, labels: { "k8s-app": "kube-dns" } });
@@ -210,6 +218,43 @@ describe("health gates against a real API server", function () {
     expect(r).to.include({ ok: false, severity: "note" });
     expect(r.findings[0]).to.match(/^NetworkPolicy default\/web-only selects 4 pods on aws pools, where nothing enforces it/);
     expect(gatePassed(rs), describeResults(rs)).to.equal(true);
+  });
+
+  it("policyEnforcementGap, the other way: Cilium enforcing policy on its pods while another role shares the cluster fails the gate, naming each policy", async () => {
+    await settled(stage, 4);
+    await stage.networkPolicy("default", "web-only", { app: "web" });
+    const audited = result(await gate(4, only("policyEnforcementGap")), "policyEnforcementGap");
+    expect(audited.severity, "in audit mode: a note").to.equal("note");
+    expect(audited.findings.some((f) => /selects 4 pods Cilium runs: audited, not enforced, while pods of aws pools are world to Cilium/.test(f)), audited.findings.join("\n")).to.equal(true);
+    await stage.core.patchNamespacedConfigMap({ name: "cilium-config", namespace: "kube-system", body: { data: { "policy-audit-mode": "false" } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+    const enforcing = result(await gate(4, only("policyEnforcementGap")), "policyEnforcementGap");
+    expect(enforcing).to.include({ ok: false, severity: "failure" });
+    expect(enforcing.summary).to.match(/Cilium enforces 1 network policy while pool roles aws, cilium share the cluster/);
+    expect(enforcing.findings[0]).to.match(/^NetworkPolicy default\/web-only is enforced on 4 pods Cilium runs/);
+  });
+
+  it("operatorWatcherApplied: the running operator must have the phase's watcher setting, rolled onto every pod", async () => {
+    await settled(stage, 1);
+    expect(result(await gate(1, only("operatorWatcherApplied")), "operatorWatcherApplied").summary).to.equal("the running cilium-operator (1 pod) started with the unmanaged-pod watcher off");
+    // A pod that started before the ConfigMap changed.
+    await stage.apps.patchNamespacedDeployment({ name: "cilium-operator", namespace: "kube-system", body: { spec: { template: { metadata: { annotations: { "cilium.io/cilium-configmap-checksum": "c2" } } } } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+    const stale = result(await gate(1, only("operatorWatcherApplied")), "operatorWatcherApplied");
+    expect(stale).to.include({ ok: false, severity: "failure" });
+    expect(stale.findings).to.deep.equal(["cilium-operator-0: started before the ConfigMap changed"]);
+    // The ConfigMap itself still says on.
+    await stage.core.patchNamespacedConfigMap({ name: "cilium-config", namespace: "kube-system", body: { data: { "unmanaged-pod-watcher-interval": "15" } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+    expect(result(await gate(1, only("operatorWatcherApplied")), "operatorWatcherApplied").summary).to.equal("cilium-config has the unmanaged-pod watcher on; phase 1 wants it off");
+  });
+
+  it("operatorWatcherApplied: an operator that does not roll on a ConfigMap change fails, saying why", async () => {
+    await settled(stage, 0);
+    await stage.apps.deleteNamespacedDeployment({ name: "cilium-operator", namespace: "kube-system" });
+    await stage.core.deleteNamespacedPod({ name: "cilium-operator-0", namespace: "kube-system", gracePeriodSeconds: 0 });
+    await stage.core.patchNamespacedConfigMap({ name: "cilium-config", namespace: "kube-system", body: { data: { "unmanaged-pod-watcher-interval": "0" } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+    await stage.ciliumOperator(undefined, [{ name: "cilium-operator-0", node: (await stage.core.listNode()).items[0].metadata!.name! }]);
+    const r = result(await gate(1, only("operatorWatcherApplied")), "operatorWatcherApplied");
+    expect(r.ok).to.equal(false);
+    expect(r.summary).to.equal("the cilium-operator does not roll when cilium-config changes, so it may still run with the old watcher setting");
   });
 
   it("stops the driver when a phase's health gate fails after its up: the next phase does not start", async function () {

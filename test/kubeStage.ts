@@ -134,6 +134,31 @@ export class Stage {
     await this.apps.patchNamespacedDeploymentStatus({ name: "coredns", namespace: "kube-system", body: { status: { replicas, availableReplicas: available, readyReplicas: available } } }, merge);
   }
 
+  /** kube-system/cilium-config as the chart renders the keys the gates read. */
+  async ciliumConfig(data: Record<string, string>): Promise<void> {
+    await this.core.createNamespacedConfigMap({ namespace: "kube-system", body: { metadata: { name: "cilium-config" }, data } });
+  }
+
+  /**
+   * kube-system/cilium-operator with the ConfigMap checksum its pod template carries (chart
+   * `operator.rollOutPods`; undefined: off), and its pods, each with the checksum it started with.
+   */
+  async ciliumOperator(templateChecksum: string | undefined, pods: Array<{ name: string; node: string; checksum?: string; ready?: boolean }>): Promise<void> {
+    const labels = { "io.cilium/app": "operator", name: "cilium-operator" };
+    const annotations = (c: string | undefined) => (c ? { "cilium.io/cilium-configmap-checksum": c } : undefined);
+    await this.apps.createNamespacedDeployment({
+      namespace: "kube-system",
+      body: { metadata: { name: "cilium-operator" }, spec: { replicas: pods.length, selector: { matchLabels: labels }, template: { metadata: { labels, annotations: annotations(templateChecksum) }, spec: { containers: [{ name: "operator", image: "cilium-operator:test" }] } } } },
+    });
+    for (const p of pods) {
+      await this.core.createNamespacedPod({
+        namespace: "kube-system",
+        body: { metadata: { name: p.name, labels, annotations: annotations(p.checksum) }, spec: { nodeName: p.node, hostNetwork: true, containers: [{ name: "operator", image: "cilium-operator:test" }] } },
+      });
+      await this.core.patchNamespacedPodStatus({ name: p.name, namespace: "kube-system", body: { status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready === false ? "False" : "True" }] } } }, merge);
+    }
+  }
+
   async networkPolicy(namespace: string, name: string, matchLabels: Record<string, string>): Promise<void> {
     await this.namespace(namespace);
     await this.net.createNamespacedNetworkPolicy({ namespace, body: { metadata: { name }, spec: { podSelector: { matchLabels }, policyTypes: ["Ingress"] } } });
@@ -156,6 +181,7 @@ export class Stage {
       await this.custom.deleteCollectionNamespacedCustomObject({ group: "cilium.io", version: "v2", namespace: ns, plural: "ciliumendpoints" });
     }
     await this.apps.deleteCollectionNamespacedDaemonSet({ namespace: "kube-system" });
+    await this.core.deleteCollectionNamespacedConfigMap({ namespace: "kube-system", fieldSelector: "metadata.name=cilium-config" });
     await this.apps.deleteCollectionNamespacedDeployment({ namespace: "kube-system" });
     await this.core.deleteCollectionNode({});
   }

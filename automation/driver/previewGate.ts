@@ -7,20 +7,30 @@
 import type { OpType, StepEventMetadata } from "@pulumi/pulumi/automation";
 import { allowedBy, classify, Classified } from "../../steps/classify";
 import { ChangeOp, PhaseSpec } from "../../steps/phases";
+import { diffValues, normalise } from "../plan/diff";
 
 export interface EngineStep {
   op: OpType;
   urn: string;
   type: string;
   inputs: Record<string, unknown>;
-  /** Top-level input properties that differ (updates). */
+  /** Property paths that differ (updates). */
   diffs: string[];
 }
 
+/**
+ * One engine step. An update's changed properties are the paths where its old and new inputs differ
+ * (as the offline plan computes them: JSON held in a string, like the add-on's configurationValues,
+ * compared as the JSON it holds), so that the gate holds each path against what the phase owns; where
+ * the engine gives no inputs, the paths of its own diff.
+ */
 export function engineStep(m: StepEventMetadata): EngineStep {
   const inputs = (m.new?.inputs ?? m.old?.inputs ?? {}) as Record<string, unknown>;
-  const keys = [...(m.diffs ?? []), ...Object.keys(m.detailedDiff ?? {})];
-  const diffs = [...new Set(keys.map((k) => k.split(/[.[]/)[0]).filter((k) => k && !k.startsWith("__")))];
+  const strip = (o: Record<string, unknown> | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([k]) => !k.startsWith("__")));
+  let paths: string[];
+  if (m.old?.inputs && m.new?.inputs) paths = diffValues(normalise(m.type, strip(m.old.inputs)), normalise(m.type, strip(m.new.inputs))).map((c) => c.path);
+  else paths = [...(m.diffs ?? []), ...Object.keys(m.detailedDiff ?? {})];
+  const diffs = [...new Set(paths.filter((k) => k && !k.startsWith("__")))];
   return { op: m.op, urn: m.urn, type: m.type, inputs, diffs };
 }
 

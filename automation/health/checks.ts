@@ -8,7 +8,7 @@ import { requirementMatches, SelectorOperator } from "../../steps/affinity";
 import { isClosingTaint, PhaseState } from "../../steps/desired";
 import { CheckName, GateStep, PHASES } from "../../steps/phases";
 import { AGENT_NOT_READY_TAINT_KEY, CNI_LABEL, PoolRole, ROLE_LABEL, roleOfLabel } from "../../steps/roles";
-import { ClusterSnapshot, LabelSelector, NodeInfo, PodInfo } from "./cluster";
+import { ClusterSnapshot, CONFIG_CHECKSUM, LabelSelector, NodeInfo, PodInfo } from "./cluster";
 
 export interface CheckResult {
   check: CheckName;
@@ -204,17 +204,80 @@ function blockingPdbs(v: View, role: PoolRole): CheckResult {
   );
 }
 
+/**
+ * Network policy while pool roles are mixed, in both directions:
+ * - pods on aws pools: no Cilium runs there, so no CiliumNetworkPolicy (nor, without vpc-cni's own
+ *   agent, a NetworkPolicy) is enforced on them: a note naming each policy;
+ * - pods Cilium runs: pods of the other pools have no identity and are `world` to it, so enforcing
+ *   their policies would drop traffic those policies allow. Cilium must be in policy audit mode
+ *   (cilium-config `policy-audit-mode`), as unchain sets it; enforcing then is a failure.
+ */
 function policyEnforcementGap(v: View, state: PhaseState): CheckResult {
   const awsPods = v.podsOn(v.nodesOf(["aws"])).filter((p) => !p.hostNetwork && isWorkload(p));
   const findings: string[] = [];
-  for (const pol of v.snap.policies) {
-    const selected = awsPods.filter((p) => (pol.namespace === undefined || p.namespace === pol.namespace) && selectorMatches(pol.selector ?? {}, p.labels));
-    if (selected.length)
-      findings.push(`${pol.kind} ${pol.namespace ? `${pol.namespace}/` : ""}${pol.name} selects ${selected.length} pod${selected.length === 1 ? "" : "s"} on aws pools, where nothing enforces it: ${list(selected.map(podName)).slice(0, 3).join(", ")}${selected.length > 3 ? ", …" : ""}`);
+  const selecting = (pods: PodInfo[]) => v.snap.policies.map((pol) => ({ pol, pods: pods.filter((p) => (pol.namespace === undefined || p.namespace === pol.namespace) && selectorMatches(pol.selector ?? {}, p.labels)) })).filter((x) => x.pods.length);
+  const name = (pol: ClusterSnapshot["policies"][number]) => `${pol.kind} ${pol.namespace ? `${pol.namespace}/` : ""}${pol.name}`;
+  for (const { pol, pods } of selecting(awsPods))
+    findings.push(`${name(pol)} selects ${pods.length} pod${pods.length === 1 ? "" : "s"} on aws pools, where nothing enforces it: ${list(pods.map(podName)).slice(0, 3).join(", ")}${pods.length > 3 ? ", …" : ""}`);
+  const roles = [...new Set(state.pools.map((p) => p.role))];
+  const ciliumRoles = state.cilium ? (state.spec.cilium.release === "none" ? [] : state.spec.cilium.roles) : [];
+  let enforcing: string[] = [];
+  if (ciliumRoles.length && roles.length > 1) {
+    const ciliumPods = v.podsOn(v.nodesOf(ciliumRoles)).filter((p) => !p.hostNetwork && isWorkload(p));
+    const onCilium = selecting(ciliumPods);
+    const audit = v.snap.ciliumConfig?.["policy-audit-mode"] === "true";
+    if (audit) for (const { pol, pods } of onCilium) findings.push(`${name(pol)} selects ${pods.length} pod${pods.length === 1 ? "" : "s"} Cilium runs: audited, not enforced, while pods of ${roles.filter((r) => !ciliumRoles.includes(r)).join(", ")} pools are world to Cilium (until phase 6)`);
+    else enforcing = onCilium.map(({ pol, pods }) => `${name(pol)} is enforced on ${pods.length} pod${pods.length === 1 ? "" : "s"} Cilium runs (${list(pods.map(podName)).slice(0, 3).join(", ")}), and pods of the other pools are world to it: traffic the policy allows from them is dropped`);
   }
+  if (enforcing.length)
+    return {
+      check: "policyEnforcementGap",
+      severity: "failure",
+      ok: false,
+      summary: `Cilium enforces ${enforcing.length} network ${enforcing.length === 1 ? "policy" : "policies"} while pool roles ${roles.join(", ")} share the cluster: cilium-config has no policy-audit-mode: "true" (unchain's values set policyAuditMode in phases 1, 4 and 5)`,
+      findings: list(enforcing),
+    };
   const base = { check: "policyEnforcementGap" as const, severity: "note" as const, ok: findings.length === 0 };
-  if (!findings.length) return { ...base, summary: `no network policy selects pods on aws pools (phase ${state.phase})`, findings: [] };
-  return { ...base, summary: `${findings.length} network ${findings.length === 1 ? "policy is" : "policies are"} not enforced on aws pools in phase ${state.phase} (a security note, not a failure)`, findings: list(findings) };
+  if (!findings.length) return { ...base, summary: `no network policy is left unenforced or audited by the mix of pool roles (phase ${state.phase})`, findings: [] };
+  return { ...base, summary: `${findings.length} network ${findings.length === 1 ? "policy is" : "policies are"} not enforced in phase ${state.phase} (a security note, not a failure)`, findings: list(findings) };
+}
+
+/**
+ * The running cilium-operator has the phase's unmanaged-pod watcher setting. The operator reads
+ * cilium-config at start: a changed ConfigMap reaches it only when its pods roll, which the chart
+ * does on a change when `operator.rollOutPods` stamps the ConfigMap's checksum on the pod template.
+ */
+function operatorWatcherApplied(v: View, state: PhaseState): CheckResult {
+  const c = "operatorWatcherApplied";
+  if (!state.cilium) return ok(c, `no Cilium release runs in phase ${state.phase}`);
+  const want = state.cilium.unmanagedPodWatcherRestart;
+  const cfg = v.snap.ciliumConfig;
+  if (!cfg) return failed(c, "no kube-system/cilium-config ConfigMap", ["the Cilium release should have made it"]);
+  // Chart: `unmanaged-pod-watcher-interval: "0"` when the watcher's restart is off, else its interval.
+  const on = cfg["unmanaged-pod-watcher-interval"] !== "0";
+  const word = (b: boolean) => (b ? "on" : "off");
+  if (on !== want) return failed(c, `cilium-config has the unmanaged-pod watcher ${word(on)}; phase ${state.phase} wants it ${word(want)}`, [`unmanaged-pod-watcher-interval: ${JSON.stringify(cfg["unmanaged-pod-watcher-interval"] ?? "(unset: the default interval)")}`]);
+  const op = v.snap.ciliumOperator;
+  if (!op) return failed(c, "no kube-system/cilium-operator Deployment", ["the Cilium release should have made it"]);
+  if (!op.templateChecksum)
+    return failed(c, "the cilium-operator does not roll when cilium-config changes, so it may still run with the old watcher setting", [`its pod template has no ${CONFIG_CHECKSUM} annotation: operator.rollOutPods is off (unchain turns it on with the watcher)`]);
+  const stale = op.pods.filter((p) => p.checksum !== op.templateChecksum || !p.ready);
+  if (!op.pods.length) return failed(c, "no cilium-operator pod runs", []);
+  if (stale.length)
+    return failed(c, `${stale.length} of ${op.pods.length} cilium-operator pods have not rolled onto the current cilium-config`, stale.map((p) => `${p.name}: ${p.checksum === op.templateChecksum ? "not Ready" : "started before the ConfigMap changed"}`));
+  return ok(c, `the running cilium-operator (${op.pods.length} pod${op.pods.length === 1 ? "" : "s"}) started with the unmanaged-pod watcher ${word(want)}`);
+}
+
+/** Security Groups for Pods (branch ENIs of the VPC resource controller) do not work where Cilium does ENI IPAM. */
+function securityGroupsForPods(v: View, state: PhaseState): CheckResult {
+  const sgps = v.snap.securityGroupPolicies;
+  const base = { check: "securityGroupsForPods" as const, severity: "note" as const, ok: sgps.length === 0 };
+  if (!sgps.length) return { ...base, summary: "no SecurityGroupPolicy: no pod relies on Security Groups for Pods", findings: [] };
+  return {
+    ...base,
+    summary: `${sgps.length} SecurityGroupPolicy object${sgps.length === 1 ? "" : "s"}: Security Groups for Pods do not work on cilium pools; the pods they select lose their security groups when they move there (phase ${state.phase === 4 ? 5 : state.phase})`,
+    findings: list(sgps),
+  };
 }
 
 /**
@@ -252,6 +315,12 @@ export function runChecks(snap: ClusterSnapshot, state: PhaseState, steps: GateS
         break;
       case "blockingPdbs":
         out.push(blockingPdbs(v, s.role!));
+        break;
+      case "operatorWatcherApplied":
+        out.push(operatorWatcherApplied(v, state));
+        break;
+      case "securityGroupsForPods":
+        out.push(securityGroupsForPods(v, state));
         break;
       case "policyEnforcementGap":
         out.push(policyEnforcementGap(v, state));

@@ -75,7 +75,16 @@ export interface ClusterSnapshot {
   /** `namespace/name` of every CiliumEndpoint (named after its pod). */
   ciliumEndpoints: Set<string>;
   policies: PolicyInfo[];
+  /** The data of kube-system/cilium-config (what the agents and the operator read at start). */
+  ciliumConfig?: Record<string, string>;
+  /** kube-system/cilium-operator: the ConfigMap checksum its pod template carries (chart `operator.rollOutPods`), and its pods'. */
+  ciliumOperator?: { templateChecksum?: string; pods: Array<{ name: string; checksum?: string; ready: boolean }> };
+  /** `namespace/name` of every SecurityGroupPolicy (Security Groups for Pods, vpc-resource-controller). */
+  securityGroupPolicies: string[];
 }
+
+/** The pod template annotation the Cilium chart stamps with its ConfigMap's checksum (operator.rollOutPods, rollOutCiliumPods). */
+export const CONFIG_CHECKSUM = "cilium.io/cilium-configmap-checksum";
 
 /** Every page of a list call. */
 export async function listAll<T>(page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string; continue?: string } }>): Promise<T[]> {
@@ -154,7 +163,12 @@ export async function readCluster(kc: k8s.KubeConfig, pageSize = PAGE): Promise<
       throw e;
     }
   };
-  const [nodes, pods, daemonSets, pdbs, netpols, cnps, ccnps, ceps, coreDns] = await Promise.all([
+  const optional404 = <T>(p: Promise<T>): Promise<T | undefined> =>
+    p.catch((e: { code?: number }) => {
+      if (e.code === 404) return undefined;
+      throw e;
+    });
+  const [nodes, pods, daemonSets, pdbs, netpols, cnps, ccnps, ceps, coreDns, ciliumConfig, operator, sgps] = await Promise.all([
     listAll((c) => core.listNode(opt(c))),
     listAll((c) => core.listPodForAllNamespaces(opt(c))),
     listAll((c) => apps.listDaemonSetForAllNamespaces(opt(c))),
@@ -167,7 +181,14 @@ export async function readCluster(kc: k8s.KubeConfig, pageSize = PAGE): Promise<
       if (e.code === 404) return undefined;
       throw e;
     }),
+    optional404(core.readNamespacedConfigMap({ name: "cilium-config", namespace: "kube-system" })),
+    optional404(apps.readNamespacedDeployment({ name: "cilium-operator", namespace: "kube-system" })),
+    // Security Groups for Pods: a CRD of the VPC resource controller, absent where it is not used.
+    optional404(listAll((c) => custom.listClusterCustomObject({ group: "vpcresources.k8s.aws", version: "v1beta1", plural: "securitygrouppolicies", ...opt(c) }) as Promise<CustomList>)),
   ]);
+  const operatorPods = operator
+    ? pods.filter((p) => p.metadata?.namespace === "kube-system" && Object.entries(operator.spec?.selector?.matchLabels ?? {}).every(([k, v]) => p.metadata?.labels?.[k] === v) && Object.keys(operator.spec?.selector?.matchLabels ?? {}).length > 0)
+    : [];
   return {
     nodes: nodes.map(nodeInfo),
     pods: pods.map(podInfo),
@@ -185,5 +206,19 @@ export async function readCluster(kc: k8s.KubeConfig, pageSize = PAGE): Promise<
       ...cnps.map((p): PolicyInfo => ({ kind: "CiliumNetworkPolicy", namespace: p.metadata.namespace!, name: p.metadata.name, ...(p.spec?.endpointSelector ? { selector: p.spec.endpointSelector } : {}) })),
       ...ccnps.map((p): PolicyInfo => ({ kind: "CiliumClusterwideNetworkPolicy", name: p.metadata.name, ...(p.spec?.endpointSelector ? { selector: p.spec.endpointSelector } : {}) })),
     ],
+    ...(ciliumConfig ? { ciliumConfig: ciliumConfig.data ?? {} } : {}),
+    ...(operator
+      ? {
+          ciliumOperator: {
+            ...(operator.spec?.template?.metadata?.annotations?.[CONFIG_CHECKSUM] ? { templateChecksum: operator.spec.template.metadata.annotations[CONFIG_CHECKSUM] } : {}),
+            pods: operatorPods.map((p) => ({
+              name: p.metadata!.name!,
+              ...(p.metadata?.annotations?.[CONFIG_CHECKSUM] ? { checksum: p.metadata.annotations[CONFIG_CHECKSUM] } : {}),
+              ready: p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+            })),
+          },
+        }
+      : {}),
+    securityGroupPolicies: (sgps ?? []).map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
   };
 }

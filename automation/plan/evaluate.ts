@@ -20,6 +20,7 @@ export interface CapturedResource {
   importId?: string;
   dependencies: string[];
   ignoreChanges: string[];
+  protect: boolean;
   /** Number of transforms attached to the resource (the engine runs them; mocks do not). */
   transforms: number;
 }
@@ -58,7 +59,11 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 }
 
 const mocks: pulumi.runtime.Mocks = {
-  newResource: (args) => ({ id: args.id || `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) }),
+  newResource: (args) => {
+    // A Secret read from the cluster (the Cilium CA copied in phase 1): stand-in data, never a key.
+    if (args.id && args.type === "kubernetes:core/v1:Secret") return { id: args.id, state: { data: { "ca.crt": "<ca.crt of the release's CA>", "ca.key": "<ca.key of the release's CA>" } } };
+    return { id: args.id || `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+  },
   call: (args) => {
     if (args.token === "aws:eks/getCluster:getCluster")
       return { name: args.inputs.name, endpoint: "https://cluster.eks.example", certificateAuthorities: [{ data: "Q0EK" }] };
@@ -74,6 +79,7 @@ interface RegisterRequest {
   getImportid(): string;
   getDependenciesList(): string[];
   getIgnorechangesList(): string[];
+  getProtect(): boolean;
   getTransformsList(): unknown[];
 }
 interface RegisterResponse {
@@ -82,6 +88,23 @@ interface RegisterResponse {
 type Callback = (err: Error | null, resp?: RegisterResponse) => void;
 interface MonitorLike {
   registerResource(req: RegisterRequest, cb: Callback): void;
+}
+
+/** The signature of a serialized secret (sdk/nodejs/runtime/rpc.ts `specialSigKey`, `specialSecretSig`). */
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+/** What a plan shows for a secret value: the marker, never the value. */
+export const SECRET_MARKER = "[secret]";
+
+/** Inputs with every secret replaced by the marker: a plan, a review or a test snapshot never holds one. */
+export function masked(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(masked);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o[SIG_KEY] === SECRET_SIG) return SECRET_MARKER;
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, masked(x)]));
+  }
+  return v;
 }
 
 /** The SDK's runtime (mocks, config, the monitor) is one per process: evaluations take turns. */
@@ -119,6 +142,7 @@ async function evaluateAlone(
       ...(req.getImportid() ? { importId: req.getImportid() } : {}),
       dependencies: req.getDependenciesList(),
       ignoreChanges: req.getIgnorechangesList(),
+      protect: req.getProtect(),
       transforms: req.getTransformsList().length,
     };
     original(req, (err, resp) => {
@@ -130,7 +154,7 @@ async function evaluateAlone(
   const inputsByTypeName = new Map<string, Record<string, unknown>>();
   const originalNew = mocks.newResource;
   mocks.newResource = (args) => {
-    inputsByTypeName.set(`${args.type}::${args.name}`, args.inputs as Record<string, unknown>);
+    inputsByTypeName.set(`${args.type}::${args.name}`, masked(args.inputs) as Record<string, unknown>);
     return originalNew(args);
   };
   let outputs: Record<string, unknown> | undefined;

@@ -24,6 +24,8 @@ export interface StepPlan {
   summary: string;
   changes: ResourceChange[];
   counts: ReturnType<typeof countOps>;
+  /** Resources whose protection this step lifts: the next phase removes them. */
+  unprotected: string[];
   /** Every change is one the phase calls for. */
   gate: "pass" | "fail";
   /** The program refused to evaluate a phase of the step. */
@@ -111,7 +113,12 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
     } catch (e) {
       base.notes.push((e as Error).message);
     }
-    if (snap) imports = checkImports(config, snap);
+    if (snap) {
+      imports = checkImports(config, snap);
+      const sgps = snap.securityGroupPolicies ?? [];
+      if (sgps.length && config.phase <= 5)
+        base.notes.push(`${sgps.length} SecurityGroupPolicy object(s) (${sgps.slice(0, 3).join(", ")}${sgps.length > 3 ? ", …" : ""}): Security Groups for Pods do not work on cilium pools; the pods they select lose their security groups when they move there in phase 5`);
+    }
     else if (!base.notes.length) base.notes.push(`no snapshot (${SNAPSHOT_DIR}/${stack}.yaml): imports are not checked against what runs; run unchain adopt -s ${stack} --write`);
   }
   const importsOk = !imports || (imports.mismatches.length === 0 && imports.problems.length === 0);
@@ -136,12 +143,14 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
     const [a, b] = [await evaluate(p), await evaluate(p + 1)];
     const error = a.error ?? b.error;
     const changes = error ? [] : diffEvaluations(a, b, spec, config.sandbox);
+    const unprotected = error ? [] : b.resources.filter((r) => !r.protect && a.resources.some((x) => x.urn === r.urn && x.protect)).map((r) => r.name);
     steps.push({
       from: p as PhaseNumber,
       to: (p + 1) as PhaseNumber,
       title: spec.title,
       summary: spec.summary.replace("<awsPoolTaintKey>", config.awsPoolTaintKey),
       changes,
+      unprotected,
       counts: countOps(changes),
       gate: error || changes.some((c) => !c.allowed) ? "fail" : "pass",
       ...(error ? { error } : {}),

@@ -167,6 +167,7 @@ export function renderTable(plan: FleetPlan, opts: { details: boolean }): string
       if (st.error) out.push(`    program refused: ${st.error}`);
       if (st.changes.length === 0 && !st.error) out.push("    no changes");
       for (const c of st.changes) out.push(...changeLines(c, c.inputs, "    "));
+      if (st.unprotected.length) out.push(`    protection lifted (the next phase removes them): ${st.unprotected.join(", ")}`);
     }
     out.push("");
   }
@@ -195,6 +196,7 @@ export function renderMarkdown(plan: FleetPlan): string {
       out.push(`step ${st.from}→${st.to} (${st.title}): ${st.summary}`);
       if (st.error) out.push(`  program refused: ${st.error}`);
       for (const c of st.changes) out.push(...changeLines(c, c.inputs, "  "));
+      if (st.unprotected.length) out.push(`  protection lifted (the next phase removes them): ${st.unprotected.join(", ")}`);
     }
     out.push("```", "", "</details>", "");
   }
