@@ -9,6 +9,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { EKS_TAINT_EFFECT } from "../steps/affinity";
 import { AwsNodeState, CiliumState, PoolState } from "../steps/desired";
 import { Values } from "../steps/values";
+import { chartReference } from "../live/chartRepository";
 
 /** Cluster autoscalers move desiredSize; unchain owns min/max, labels and taints. */
 export const NODE_GROUP_IGNORE_CHANGES = ["scalingConfig.desiredSize"] as const;
@@ -76,18 +77,34 @@ export const UPGRADE_SETTINGS = { maxHistory: 10, timeout: 900 } as const;
 
 /**
  * The inputs of the release. In the step that adopts a running release only what the import
- * reconstructs is declared (pulumi-kubernetes `provider/pkg/provider/helm_release.go`: name,
- * namespace, chart, version and the user-supplied values); `repositoryOpts`, `maxHistory` and
- * `timeout` exist only on Pulumi's side and would differ. They are declared from the first upgrade on.
+ * reads back is declared (pulumi-kubernetes `provider/pkg/provider/helm_release.go`, `Read`,
+ * `importRelease` and `serializeImportInputs`: name, namespace, the chart as `<repository>/<chart>`
+ * found in the locally configured repositories (live/chartRepository.ts), version and the
+ * user-supplied values; `timeout` defaults to 300 on both sides). The chart is always named through
+ * the stack's own Helm repository, never `repositoryOpts`, which import cannot read back and
+ * without which the engine's Check of the read-back inputs cannot find the chart.
+ * `timeout`: the read-back inputs carry `timeout: 0` (the provider's Release struct with its zero
+ * values; `setDefaults` fills in 300 only where the key is missing), while Check of inputs that
+ * leave it out sets 300: the adopting step declares 0, which Helm runs as its 300 s default (seen
+ * with pulumi-resource-kubernetes 4.34.2 against a real release). `maxHistory` and `timeout: 900`
+ * are declared from the first upgrade on.
  */
 export function releaseArgs(state: CiliumState, repository: string, values: pulumi.Input<Values>): k8s.helm.v3.ReleaseArgs {
   return {
     name: state.name,
     namespace: state.namespace,
-    chart: "cilium",
+    chart: chartReference(repository),
     version: state.chartVersion,
     values,
-    ...(state.upgradeSettings ? { repositoryOpts: { repo: repository }, ...UPGRADE_SETTINGS } : {}),
+    ...(state.upgradeSettings ? UPGRADE_SETTINGS : state.importId ? { timeout: 0 } : {}),
   };
 }
 
+/**
+ * Properties of the release the engine holds to their stored value: `checksum`, which Check
+ * computes from the chart rendered client-side, where Helm's `lookup` finds nothing and `genCA`
+ * makes a new CA each time, so it differs on every preview (pulumi/pulumi-kubernetes issue 2649) and
+ * a phase that does not touch Cilium would show the release as updated. Values and the chart
+ * version still show every real change.
+ */
+export const RELEASE_IGNORE_CHANGES = ["checksum"] as const;

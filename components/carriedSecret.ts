@@ -13,8 +13,10 @@ export class CarriedSecret extends pulumi.ComponentResource {
   public readonly copy: k8s.core.v1.Secret;
   public readonly restored?: k8s.core.v1.Secret;
 
-  constructor(name: string, state: CarriedCaState, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: { state: CarriedCaState; after?: pulumi.Resource[] }, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:CarriedSecret", name, {}, opts);
+    const { state } = args;
+    const after = args.after ?? [];
     const source = state.source ? k8s.core.v1.Secret.get(`${name}-source`, `${state.namespace}/${state.source}`, { parent: this }) : undefined;
     this.copy = new k8s.core.v1.Secret(
       `${name}-copy`,
@@ -23,7 +25,7 @@ export class CarriedSecret extends pulumi.ComponentResource {
         type: "Opaque",
         data: source ? source.data : {},
       },
-      { parent: this, retainOnDelete: true, ...(source ? {} : { ignoreChanges: ["data"] }) },
+      { parent: this, dependsOn: after, retainOnDelete: true, ...(source ? {} : { ignoreChanges: ["data"] }) },
     );
     if (state.restore)
       this.restored = new k8s.core.v1.Secret(
@@ -39,7 +41,7 @@ export class CarriedSecret extends pulumi.ComponentResource {
           type: "Opaque",
           data: this.copy.data,
         },
-        { parent: this, retainOnDelete: true },
+        { parent: this, dependsOn: after, retainOnDelete: true },
       );
     this.registerOutputs({});
   }

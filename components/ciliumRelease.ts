@@ -1,15 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CiliumState } from "../steps/desired";
-import { Values } from "../steps/values";
-import { releaseArgs } from "./args";
+import { RELEASE_IGNORE_CHANGES, releaseArgs } from "./args";
+import type { CiliumReleaseSpec } from "./halves";
 
-export interface CiliumReleaseArgs {
-  /** The release of this phase (steps/desired.ts): name, namespace, chart version, import id, values. */
-  state: CiliumState;
-  repository: string;
-  /** Final Helm values; an Output only where they hold the ARN of a role unchain creates. */
-  values: pulumi.Input<Values>;
+export interface CiliumReleaseArgs extends CiliumReleaseSpec {
+  /** What must be in place first: the operator role, the CA restored for the release to reuse. */
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -26,7 +22,9 @@ export class CiliumRelease extends pulumi.ComponentResource {
     super("unchain:index:CiliumRelease", name, {}, opts);
     this.release = new k8s.helm.v3.Release(`${name}-release`, releaseArgs(args.state, args.repository, args.values), {
       parent: this,
+      dependsOn: args.after ?? [],
       protect: args.state.protect,
+      ignoreChanges: [...RELEASE_IGNORE_CHANGES],
       ...(args.state.importId ? { import: args.state.importId } : {}),
     });
     this.status = this.release.status.apply((s) => s?.status ?? "unknown");

@@ -1,42 +1,39 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/types";
 import { CREATED_OPERATOR_ROLE, desiredState, PhaseState, PoolState } from "../steps/desired";
-import { Values } from "../steps/values";
 import { PhaseNumber } from "../steps/phases";
-import { CarriedSecret } from "./carriedSecret";
-import { CiliumRelease } from "./ciliumRelease";
-import { NodeAgent } from "./nodeAgent";
-import { NodePool } from "./nodePool";
-import { CiliumOperatorRole } from "./operatorRole";
-import { VpcCniAddon } from "./vpcCniAddon";
+import { Values } from "../steps/values";
+import { AwsHalf, KubernetesHalf, Made } from "./halves";
 
 export interface ClusterAtPhaseArgs {
   config: ClusterConfig;
-  clusterName: pulumi.Input<string>;
-  /** Node role of groups that name none (a sandbox's). */
-  nodeRoleArn?: pulumi.Input<string>;
+  /** The AWS half: node groups, the add-on, the operator role (components/halves.ts). */
+  aws: AwsHalf;
+  /** The Kubernetes half: the Cilium release, its CA, the node agents. */
+  kubernetes: KubernetesHalf;
   /** For a created operator role: the cluster's IAM OIDC provider. */
   oidcProviderArn?: pulumi.Input<string>;
-  subnetsByAz?: Record<string, pulumi.Input<string>[]>;
 }
 
 /**
  * One cluster at the phase its config names: node pools, the vpc-cni add-on, the Cilium release and
- * what they need, all derived from `desiredState(config, phase)`.
+ * what they need, all derived from `desiredState(config, phase)`, each made by the half whose API
+ * holds it.
  *
- * Ordering the invariants rely on (steps/invariants.ts):
+ * Ordering the invariants rely on (steps/invariants.ts), across the halves:
+ * - the operator role before the ENI release that names it; the CA restored before the ENI release
+ *   that reuses it;
  * - pools unchain creates depend on the Cilium release and the add-on, so their nodes come up under
  *   the phase's DaemonSet placement and unmanaged-pod watcher setting;
- * - aws pools depend on cilium pools, so in phase 5 aws pools close only after cilium pools opened.
+ * - aws pools depend on cilium pools, so in phase 5 aws pools close only after cilium pools opened;
+ * - every pool depends on the placement: where both go in one phase (chained pools and the chained
+ *   release in 2, aws pools and the add-on in 6) Pulumi deletes dependents first, so the node groups
+ *   go before what runs on them.
  */
 export class ClusterAtPhase extends pulumi.ComponentResource {
   public readonly state: PhaseState;
-  public readonly pools: NodePool[] = [];
-  public readonly cilium?: CiliumRelease;
-  public readonly vpcCni?: VpcCniAddon;
-  public readonly operatorRole?: CiliumOperatorRole;
-  public readonly carriedCa?: CarriedSecret;
-  public readonly agents: NodeAgent[] = [];
+  /** Names of the node groups the phase declares. */
+  public readonly nodeGroupNames: pulumi.Output<string[]>;
   /**
    * The phase, once every resource of it is in place: the stack output `appliedPhase` is this, so a
    * failed or interrupted update never records the phase as applied.
@@ -48,66 +45,61 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     const { config } = args;
     const state = desiredState(config, config.phase);
     this.state = state;
-    const child = { parent: this };
+    const at = (after: pulumi.Resource[] = []) => ({ parent: this, after });
+    const made: Made[] = [];
+    const keep = <T extends Made>(m: T): T => (made.push(m), m);
 
     // A role unchain creates (an existing one's ARN is in the values already).
     const role = config.cilium.operatorRole;
+    let operatorRole: (Made & { arn: pulumi.Output<string> }) | undefined;
     if (role?.kind === "create" && state.operatorRole) {
       const oidc = role.oidcProviderArn ?? args.oidcProviderArn;
       if (!oidc) throw new pulumi.RunError(`stack ${config.stack}: unchain:ciliumOperatorRole says create, but no OIDC provider ARN is known; set unchain:ciliumOperatorRole.oidcProviderArn`);
-      this.operatorRole = new CiliumOperatorRole(`${name}-cilium-operator`, { oidcProviderArn: oidc }, child);
+      operatorRole = keep(args.aws.operatorRole(`${name}-cilium-operator`, oidc, at()));
     }
 
-    if (state.awsNode) {
-      this.vpcCni = new VpcCniAddon(`${name}-vpc-cni`, { clusterName: args.clusterName, state: state.awsNode }, child);
-    }
+    const vpcCni = state.awsNode ? keep(args.aws.vpcCni(`${name}-vpc-cni`, state.awsNode, at())) : undefined;
 
-    if (state.carriedCa) this.carriedCa = new CarriedSecret(`${name}-cilium-ca`, state.carriedCa, child);
+    const ca = state.carriedCa ? args.kubernetes.carriedCa(`${name}-cilium-ca`, state.carriedCa, at()) : undefined;
+    if (ca) [ca.copy, ...(ca.restored ? [ca.restored] : [])].forEach(keep);
 
+    let cilium: Made | undefined;
     if (state.cilium) {
       // An Output only at the leaf that holds it (the ARN of a role created in the same phase): it is
       // unknown in a preview, and the rest of the values can still be read and gated.
-      const values = withLeaves(state.cilium.values, [[["eni", "iamRole"], CREATED_OPERATOR_ROLE, this.operatorRole?.arn]]);
-      this.cilium = new CiliumRelease(
-        `${name}-cilium-${state.cilium.release}`,
-        { state: state.cilium, repository: config.cilium.repository, values },
-        { ...child, dependsOn: [...(this.operatorRole ? [this.operatorRole] : []), ...(this.carriedCa?.restored ? [this.carriedCa.restored] : [])] },
+      const values = withLeaves(state.cilium.values, [[["eni", "iamRole"], CREATED_OPERATOR_ROLE, operatorRole?.arn]]);
+      cilium = keep(
+        args.kubernetes.ciliumRelease(
+          `${name}-cilium-${state.cilium.release}`,
+          { state: state.cilium, repository: config.cilium.repository, values },
+          at([...(operatorRole?.resources ?? []), ...(ca?.restored?.resources ?? [])]),
+        ),
       );
     }
 
     const byPool = new Map<string, PoolState[]>();
     for (const p of state.pools) byPool.set(`${p.role}-${p.pool}`, [...(byPool.get(`${p.role}-${p.pool}`) ?? []), p]);
-    const placement = [this.cilium, this.vpcCni].filter((r): r is CiliumRelease | VpcCniAddon => r !== undefined);
-    const make = (key: string, groups: PoolState[], after: pulumi.Resource[]) =>
-      new NodePool(`${name}-${key}`, { clusterName: args.clusterName, ...(args.nodeRoleArn ? { nodeRoleArn: args.nodeRoleArn } : {}), groups, subnetsByAz: args.subnetsByAz, after }, child);
-    const ciliumPools: NodePool[] = [];
+    const placement = [...(cilium?.resources ?? []), ...(vpcCni?.resources ?? [])];
+    const pools: Array<Made & { nodeGroupNames: pulumi.Output<string[]> }> = [];
+    const ciliumPools: pulumi.Resource[] = [];
     for (const [key, groups] of byPool) {
       if (groups[0].role !== "cilium") continue;
-      ciliumPools.push(make(key, groups, placement));
+      const p = keep(args.aws.nodePool(`${name}-${key}`, groups, at(placement)));
+      pools.push(p);
+      ciliumPools.push(...p.resources);
     }
-    // Every pool depends on the placement: new groups come up under it, and where both go in one phase
-    // (chained pools and the chained release in 2, aws pools and the add-on in 6) Pulumi deletes the
-    // dependents first, so the node groups go before what runs on them.
     for (const [key, groups] of byPool) {
       const role = groups[0].role;
       if (role === "cilium") continue;
-      this.pools.push(make(key, groups, role === "aws" ? [...placement, ...ciliumPools] : placement));
+      pools.push(keep(args.aws.nodePool(`${name}-${key}`, groups, at(role === "aws" ? [...placement, ...ciliumPools] : placement))));
     }
-    this.pools.push(...ciliumPools);
 
     for (const agent of state.nodeAgents) {
       const agentConfig = config.nodeAgents.find((a) => a.name === agent.name)!;
-      this.agents.push(new NodeAgent(`${name}-${agent.name}`, { agent: agentConfig, roles: agent.roles }, child));
+      keep(args.kubernetes.nodeAgent(`${name}-${agent.name}`, agentConfig, agent.roles, at()));
     }
-    const done: pulumi.Input<unknown>[] = [
-      ...this.pools.flatMap((p) => p.nodeGroups.map((n) => n.id)),
-      ...(this.vpcCni ? [this.vpcCni.addon.id] : []),
-      ...(this.cilium ? [this.cilium.release.id] : []),
-      ...(this.operatorRole ? [this.operatorRole.arn] : []),
-      ...(this.carriedCa ? [this.carriedCa.copy.id, ...(this.carriedCa.restored ? [this.carriedCa.restored.id] : [])] : []),
-      ...this.agents.map((a) => a.chart.resources),
-    ];
-    this.applied = pulumi.all(done).apply(() => state.phase);
+    this.nodeGroupNames = pulumi.all(pools.map((p) => p.nodeGroupNames)).apply((n) => n.flat());
+    this.applied = pulumi.all(made.flatMap((m) => m.done)).apply(() => state.phase);
     this.registerOutputs({});
   }
 }

@@ -7,7 +7,7 @@
 import { ClusterConfig } from "../config/types";
 import { DeclaredResource } from "../live/readback";
 import { desiredState } from "../steps/desired";
-import { addonArgs, NODE_GROUP_IGNORE_CHANGES, nodeGroupArgs, releaseArgs } from "./args";
+import { addonArgs, NODE_GROUP_IGNORE_CHANGES, nodeGroupArgs, RELEASE_IGNORE_CHANGES, releaseArgs } from "./args";
 
 /** Declared inputs as a plain record. */
 const plain = (args: object): Record<string, unknown> => Object.fromEntries(Object.entries(args));
@@ -25,7 +25,7 @@ export function importedResources(config: ClusterConfig): DeclaredResource[] {
       type: "kubernetes:helm.sh/v3:Release",
       importId: state.cilium.importId,
       inputs: plain(releaseArgs(state.cilium, config.cilium.repository, state.cilium.values)),
-      ignoreChanges: [],
+      ignoreChanges: [...RELEASE_IGNORE_CHANGES],
     });
   return out;
 }

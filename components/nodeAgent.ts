@@ -8,6 +8,7 @@ export interface NodeAgentArgs {
   agent: NodeAgentConfig;
   /** Roles with pools in this phase that the agent follows. */
   roles: PoolRole[];
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -29,7 +30,7 @@ export class NodeAgent extends pulumi.ComponentResource {
         namespace: args.agent.namespace,
         values: args.agent.values,
       },
-      { parent: this, transforms: [pinDaemonSets(args.roles)] },
+      { parent: this, dependsOn: args.after ?? [], transforms: [pinDaemonSets(args.roles)] },
     );
     this.registerOutputs({});
   }

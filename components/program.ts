@@ -11,7 +11,9 @@ import { AwsAccess, ClusterConfig } from "../config/types";
 import { validateStackConfig } from "../config/validate";
 import { desiredWalk } from "../steps/desired";
 import { checkWalk, describeViolation, Violation } from "../steps/invariants";
+import { helmSettingsOf, prepareHelmEnvironment } from "../live/chartRepository";
 import { ClusterAtPhase } from "./cluster";
+import { awsHalf, kubernetesHalf } from "./halves";
 import { Sandbox } from "./sandbox";
 
 export interface StackOutputs {
@@ -64,8 +66,47 @@ export function eksKubeconfig(name: string, access: AwsAccess, endpoint: string,
   });
 }
 
-export async function clusterProgram(): Promise<StackOutputs> {
+/**
+ * The Kubernetes provider of the stack's cluster: a kubeconfig (a sandbox's, or one through `aws eks
+ * get-token`), else the stack's `cluster.kubeContext` in the ambient kubeconfig (KUBECONFIG). Helm
+ * releases find their chart through the stack's Helm environment, which the driver (or index.ts)
+ * prepares before the engine runs.
+ */
+export function kubernetesProvider(config: ClusterConfig, kubeconfig?: pulumi.Input<string>): k8s.Provider {
+  return new k8s.Provider("k8s", {
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    ...(config.kubeContext ? { context: config.kubeContext } : {}),
+    enableServerSideApply: true,
+    // The stack's own Helm environment (live/chartRepository.ts): where the chart is found, and what an import reads back.
+    helmReleaseSettings: helmSettingsOf(config.stack),
+  });
+}
+
+/**
+ * Prepares the stack's Helm environment before any Helm release is declared (live/chartRepository.ts):
+ * the provider finds the chart there, and an import reads the chart back from it.
+ */
+export async function withHelmEnvironment(config: ClusterConfig, projectDir: string): Promise<void> {
+  try {
+    const helm = await prepareHelmEnvironment(projectDir, config.stack, config.cilium.repository);
+    if (helm.stale) await pulumi.log.warn(`${helm.stale}; using the index fetched before`);
+  } catch (e) {
+    throw new pulumi.RunError(`stack ${config.stack}: ${(e as Error).message}`);
+  }
+}
+
+export interface ProgramOptions {
+  /**
+   * The project directory (where Pulumi.yaml is, the providers' working directory), for a run of
+   * the engine with real providers (index.ts, the driver): the stack's Helm environment is prepared
+   * there first. Without it (under mocks: `unchain plan`, tests) nothing is fetched or written.
+   */
+  projectDir?: string;
+}
+
+export async function clusterProgram(opts: ProgramOptions = {}): Promise<StackOutputs> {
   const config = loadCheckedConfig();
+  if (opts.projectDir) await withHelmEnvironment(config, opts.projectDir);
   // An explicit provider does not read the stack's aws:* keys (pulumi-aws issue 1307): hand them over.
   const awsProvider = new aws.Provider("aws", {
     region: config.region as aws.Region,
@@ -95,21 +136,22 @@ export async function clusterProgram(): Promise<StackOutputs> {
       .all([eksCluster.endpoint, eksCluster.certificateAuthorities])
       .apply(([endpoint, cas]) => eksKubeconfig(config.clusterName, config.aws, endpoint, cas[0]?.data ?? ""));
   }
-  const k8sProvider = new k8s.Provider("k8s", {
-    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
-    ...(config.kubeContext ? { context: config.kubeContext } : {}),
-    enableServerSideApply: true,
-  });
+  const k8sProvider = kubernetesProvider(config, kubeconfig);
 
   const cluster = new ClusterAtPhase(
     config.clusterName,
-    { config, clusterName, ...(nodeRoleArn ? { nodeRoleArn } : {}), ...(oidcProviderArn ? { oidcProviderArn } : {}), ...(subnetsByAz ? { subnetsByAz } : {}) },
+    {
+      config,
+      aws: awsHalf({ clusterName, ...(nodeRoleArn ? { nodeRoleArn } : {}), ...(subnetsByAz ? { subnetsByAz } : {}) }),
+      kubernetes: kubernetesHalf(),
+      ...(oidcProviderArn ? { oidcProviderArn } : {}),
+    },
     { providers: { aws: awsProvider, kubernetes: k8sProvider } },
   );
   return {
     clusterName: pulumi.output(clusterName),
     appliedPhase: cluster.applied,
-    nodeGroups: pulumi.all(cluster.pools.map((p) => p.nodeGroupNames)).apply((n) => n.flat()),
+    nodeGroups: cluster.nodeGroupNames,
     ciliumRelease: cluster.state.cilium?.release ?? "none",
     awsNode: cluster.state.awsNode ? "present" : "absent",
   };

@@ -7,6 +7,8 @@ export interface VpcCniAddonArgs {
   clusterName: pulumi.Input<string>;
   /** The add-on in this phase (steps/desired.ts). */
   state: AwsNodeState;
+  /** Resources the add-on waits for. */
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -19,7 +21,7 @@ export class VpcCniAddon extends pulumi.ComponentResource {
 
   constructor(name: string, args: VpcCniAddonArgs, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:VpcCniAddon", name, {}, opts);
-    this.addon = new aws.eks.Addon(`${name}-addon`, addonArgs(args.state, args.clusterName), { parent: this, protect: args.state.protect, ...(args.state.importId ? { import: args.state.importId } : {}) });
+    this.addon = new aws.eks.Addon(`${name}-addon`, addonArgs(args.state, args.clusterName), { parent: this, dependsOn: args.after ?? [], protect: args.state.protect, ...(args.state.importId ? { import: args.state.importId } : {}) });
     this.registerOutputs({ addonVersion: this.addon.addonVersion });
   }
 }

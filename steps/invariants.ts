@@ -50,7 +50,8 @@ export function describeViolation(v: Violation): string {
 
 type Config = Pick<PhaseState, "awsNode" | "cilium">;
 
-function providersOn(pool: PoolState, cfg: Config): string[] {
+/** The IPAM providers whose placement reaches a node of this pool (aws-node, the ENI Cilium agent). */
+export function providersOn(pool: PoolState, cfg: Config): string[] {
   const node = nodeShape(pool);
   const out: string[] = [];
   if (cfg.awsNode && runsOn(cfg.awsNode.placement, node)) out.push("aws-node");

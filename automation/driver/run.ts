@@ -69,7 +69,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   for (const s of stacks) checkedConfig(o.projectDir, s);
   const env = driverEnvironment(o.projectDir);
   const waves = o.concurrency ? selected.map((w) => ({ ...w, concurrency: o.concurrency! })) : selected;
-  const { program, ids }: { program: PulumiProgram; ids: ResourceIds } = o.programModule ? programFromModule(o.programModule) : { program: unchainProgram(), ids: unchainIds() };
+  const { program, ids }: { program: PulumiProgram; ids: ResourceIds } = o.programModule ? programFromModule(o.programModule, o.projectDir) : { program: unchainProgram(o.projectDir), ids: unchainIds() };
   const runId = newRunId();
   const command = `unchain ${o.argv.join(" ")}`;
   const audit = new AuditLog(env.stateDir, runId, env.operator);
@@ -180,7 +180,7 @@ export function livePreviewer(projectDir: string, programModule?: string): (stac
   const runId = newRunId();
   const ctx: RunContext = {
     env,
-    ...(programModule ? programFromModule(programModule) : { program: unchainProgram(), ids: unchainIds() }),
+    ...(programModule ? programFromModule(programModule, projectDir) : { program: unchainProgram(projectDir), ids: unchainIds() }),
     runId,
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command: "unchain review --live", since: new Date().toISOString() },
     audit: new AuditLog(env.stateDir, runId, env.operator),

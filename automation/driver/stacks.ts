@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import type { ProgramOptions } from "../../components/program";
 import { loadStack } from "../../config/load";
 import { isPhaseNumber, PhaseNumber } from "../../steps/phases";
 import { DriverEnvironment, pulumiCommand } from "./environment";
@@ -15,19 +16,23 @@ import { keepFileShape } from "./stackFile";
 
 export type PulumiProgram = () => Promise<Record<string, unknown>>;
 
-/** The unchain program, loaded only when a stack is really run (it pulls in the AWS and Kubernetes SDKs). */
-export function unchainProgram(): PulumiProgram {
+/**
+ * The unchain program for the stacks of the project in `projectDir` (where it prepares each stack's
+ * Helm environment), loaded only when a stack is really run (it pulls in the AWS and Kubernetes SDKs).
+ */
+export function unchainProgram(projectDir: string): PulumiProgram {
   return async () => {
     const { clusterProgram } = require("../../components/program") as typeof import("../../components/program");
-    return (await clusterProgram()) as unknown as Record<string, unknown>;
+    return (await clusterProgram({ projectDir })) as unknown as Record<string, unknown>;
   };
 }
 
-/** A module that exports `program` (the driver's tests run test programs this way), and `resourceId` where its IDs follow from inputs. */
-export function programFromModule(file: string): { program: PulumiProgram; ids: ResourceIds } {
-  const mod = require(path.resolve(file)) as { program?: PulumiProgram; resourceId?: ResourceIds };
+/** A module that exports `program(options)` (the driver's tests run test programs this way), and `resourceId` where its IDs follow from inputs. */
+export function programFromModule(file: string, projectDir: string): { program: PulumiProgram; ids: ResourceIds } {
+  const mod = require(path.resolve(file)) as { program?: (o: ProgramOptions) => ReturnType<PulumiProgram>; resourceId?: ResourceIds };
   if (typeof mod.program !== "function") throw new Error(`${file} exports no function named program`);
-  return { program: mod.program, ids: mod.resourceId ?? (() => undefined) };
+  const program = mod.program;
+  return { program: () => program({ projectDir }), ids: mod.resourceId ?? (() => undefined) };
 }
 
 /** The unchain program's resource IDs (components/imports.ts), without loading the providers' SDKs. */
