@@ -13,19 +13,26 @@
  *   (`ImportStateVerifyIgnore: resolve_conflicts_on_create, resolve_conflicts_on_update, preserve`);
  * - tags: pulumi-aws `provider/tags.go` (`tagsAll` is output-only; `aws:` tags are AWS's own);
  * - Helm releases: pulumi/pulumi-kubernetes `provider/pkg/provider/helm_release.go` (Read on import
- *   rebuilds name, namespace, chart, version and the user-supplied values, and `timeout` defaults
- *   to 300; nothing else is read back).
+ *   rebuilds name, namespace, version and the user-supplied values, the chart as `<repository>/<chart>`
+ *   of the locally configured repository that holds it (`importRelease`), and `timeout` defaults to
+ *   300; nothing else is read back).
  * Each rule says how the live value is read and whether a property the program leaves out is kept
  * from the live object (Optional + Computed in the provider's schema) or differs from it.
  */
 import { deepEqual } from "../steps/values";
+import { chartReference } from "./chartRepository";
 import { LiveAddon, LiveHelmRelease, LiveNodeGroup, Snapshot } from "./snapshot";
+
+/** What an import reads back besides the live object: the chart repository of the stack's Helm environment. */
+export interface ImportContext {
+  chartRepository?: string;
+}
 
 type Obj = Record<string, unknown>;
 
 interface PropertyRule {
   /** The value an import reads back; undefined: nothing. */
-  read: (live: never, snap: Snapshot) => unknown;
+  read: (live: never, snap: Snapshot, ctx: ImportContext) => unknown;
   /**
    * - `computed`: Optional + Computed, so leaving it out keeps the live value (no diff);
    * - `optional`: left out, a live value differs (it would be removed);
@@ -89,11 +96,13 @@ const RELEASE_ENGINE_SIDE = ["repositoryOpts", "maxHistory", "atomic", "cleanupO
 const RELEASE: Record<string, PropertyRule> = {
   name: { read: (r: LiveHelmRelease) => r.name, absent: "optional" },
   namespace: { read: (r: LiveHelmRelease) => r.namespace, absent: "optional" },
-  chart: { read: (r: LiveHelmRelease) => r.chart, absent: "optional" },
+  // Import reads the chart back through the locally configured repositories (live/chartRepository.ts).
+  chart: { read: (r: LiveHelmRelease, _s: Snapshot, ctx: ImportContext) => (ctx.chartRepository ? chartReference(ctx.chartRepository, r.chart) : r.chart), absent: "optional" },
   version: { read: (r: LiveHelmRelease) => r.chartVersion, absent: "computed" },
   values: { read: (r: LiveHelmRelease) => emptyToUndefined(r.values), absent: "optional" },
-  // `setDefaults`: timeout 300 where none is set.
-  timeout: { read: () => 300, absent: "computed" },
+  // Read on import carries the Release struct's zero `timeout: 0` (setDefaults fills in 300 only where
+  // the key is missing); Check of inputs without it sets 300, which differs.
+  timeout: { read: () => 0, absent: "optional" },
   ...Object.fromEntries(RELEASE_ENGINE_SIDE.map((p) => [p, { read: () => undefined, absent: "never" } satisfies PropertyRule])),
   // The SDK sends `compat: "true"` with every Release; Check decodes the inputs into the provider's
   // Release struct, which has no such field, so it never reaches the diff.
@@ -180,7 +189,7 @@ function applyIgnores(property: string, declared: unknown, live: unknown, ignore
  * property that differs from what the provider reads back, every live property the program leaves
  * out where the provider does not keep it, and every declared property import never reads back.
  */
-export function importMismatches(r: DeclaredResource, snap: Snapshot): ImportMismatch[] {
+export function importMismatches(r: DeclaredResource, snap: Snapshot, ctx: ImportContext = {}): ImportMismatch[] {
   const rules = READ_BACK_RULES[r.type];
   if (!rules || !r.importId) return [];
   const base = { resource: r.name, type: r.type, importId: r.importId };
@@ -198,7 +207,7 @@ export function importMismatches(r: DeclaredResource, snap: Snapshot): ImportMis
       continue;
     }
     if (rule.absent === "dropped") continue;
-    const liveValue = normalise((rule.read as (l: unknown, s: Snapshot) => unknown)(live, snap));
+    const liveValue = normalise((rule.read as (l: unknown, s: Snapshot, c: ImportContext) => unknown)(live, snap, ctx));
     if (declared === undefined || emptyToUndefined(declared) === undefined) {
       if (rule.absent === "optional" && liveValue !== undefined) out.push({ ...base, property: prop, declared: undefined, live: liveValue, message: `${prop} is left out, but the live object has it: the import would read it back and differ` });
       continue;

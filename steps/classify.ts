@@ -69,9 +69,11 @@ export function classify(urn: string, type: string, inputs: Record<string, unkno
  * live object: an update that allows a resource to change may set them. pulumi-kubernetes
  * `helm_release.go` (repositoryOpts, maxHistory, timeout, atomic, cleanupOnFail, skipAwait,
  * waitForJobs); terraform-provider-aws `addon.go` (resolve_conflicts_on_create/_on_update, preserve).
+ * Also the release's inputs the provider's Check derives from the chart and the values (`checksum`,
+ * `resourceNames`): they change only with what they are derived from, which the gate judges itself.
  */
 export const ENGINE_SIDE_PROPERTIES: Readonly<Partial<Record<ResourceKind, readonly string[]>>> = {
-  ciliumRelease: ["repositoryOpts", "maxHistory", "timeout", "atomic", "cleanupOnFail", "skipAwait", "waitForJobs"],
+  ciliumRelease: ["repositoryOpts", "maxHistory", "timeout", "atomic", "cleanupOnFail", "skipAwait", "waitForJobs", "checksum", "resourceNames"],
   vpcCniAddon: ["resolveConflictsOnCreate", "resolveConflictsOnUpdate", "preserve"],
 };
 

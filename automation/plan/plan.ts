@@ -82,7 +82,7 @@ export interface StackOverride {
  */
 export function checkImports(config: ClusterConfig, snap: Snapshot): NonNullable<StackPlan["imports"]> {
   const imported = importedResources(config);
-  const mismatches = imported.flatMap((r) => importMismatches(r, snap));
+  const mismatches = imported.flatMap((r) => importMismatches(r, snap, { chartRepository: config.cilium.repository }));
   const problems: string[] = [];
   const adopted = new Set(imported.filter((r) => r.type === "aws:eks/nodeGroup:NodeGroup").map((r) => String(r.inputs.nodeGroupName)));
   // Every group the walk creates, in any phase, against the names that run.
