@@ -14,6 +14,7 @@ import { exitCodeOf, renderSummary } from "../automation/driver/progress";
 import { StackResult } from "../automation/driver/events";
 import { keepFileShape, writePhase } from "../automation/driver/stackFile";
 import { phasesToApply } from "../automation/driver/runner";
+import { explainProviderError, withExplanation } from "../automation/driver/providerErrors";
 import { PHASES } from "../steps/phases";
 
 const urn = (chain: string, name: string) => `urn:pulumi:prod::unchain::${chain}::${name}`;
@@ -158,5 +159,30 @@ describe("the run summary", () => {
     expect(exitCodeOf([r("a", "succeeded"), r("b", "locked"), r("c", "not-started")])).to.equal(4);
     expect(exitCodeOf([r("a", "stopped"), r("b", "not-started")])).to.equal(3);
     expect(exitCodeOf([r("a", "succeeded"), r("b", "skipped"), r("c", "previewed")])).to.equal(0);
+  });
+});
+
+describe("what a provider's error means", () => {
+  // The texts as pulumi-kubernetes and Helm print them (seen in test/walk.test.ts against a real API server).
+  const unreachable =
+    'kubernetes:core/v1:Secret prod-cilium-ca-source: Preview failed: failed to read resource state due to unreachable cluster. If the cluster was deleted, you can remove this resource from Pulumi state by rerunning the operation with the PULUMI_K8S_DELETE_UNREACHABLE environment variable set to "true"';
+  const forbidden = 'secrets "cilium-ca" is forbidden: User "system:serviceaccount:default:deployer" cannot get resource "secrets" in API group "" in the namespace "kube-system"';
+  const pending = "kubernetes:helm.sh/v3:Release prod-cilium-chained-release: another operation (install/upgrade/rollback) is in progress";
+
+  it("says what is wrong and what to do, in the migration's terms", () => {
+    expect(explainProviderError(unreachable)?.what).to.match(/API server cannot be reached/);
+    expect(explainProviderError(forbidden)?.what).to.equal("the Kubernetes credentials (user system:serviceaccount:default:deployer) may not get secrets in namespace kube-system");
+    const p = explainProviderError(pending, { helmRelease: "kube-system/cilium" })!;
+    expect(p.what).to.match(/release cilium in namespace kube-system .*pending/);
+    expect(p.fix).to.include("`helm history cilium -n kube-system`");
+    expect(explainProviderError("aws:eks/nodeGroup:NodeGroup x: ResourceInUseException: in use")).to.equal(undefined);
+  });
+
+  it("drops the provider's advice to forget a cluster that is only unreachable, and says not to take it", () => {
+    const text = withExplanation(unreachable);
+    expect(text).to.not.match(/set to "true"/);
+    expect(text).to.match(/Do not set PULUMI_K8S_DELETE_UNREACHABLE/);
+    expect(text).to.include("failed to read resource state due to unreachable cluster");
+    expect(withExplanation("something else")).to.equal("something else");
   });
 });

@@ -42,6 +42,19 @@ export interface AuditEntry {
   planDigest?: string;
   durationMs?: number;
   message?: string;
+  /** For a gate: each change of the preview as the gate classified it (property paths, never values). */
+  gated?: GatedChange[];
+}
+
+export interface GatedChange {
+  op: string;
+  type: string;
+  name: string;
+  kind: string;
+  role?: string;
+  release?: string;
+  properties: string[];
+  allowed: boolean;
 }
 
 export const AUDIT_FILE = "audit.jsonl";

@@ -5,7 +5,7 @@
  * or of the Cilium release — fails the gate, and `up` does not run.
  */
 import type { OpType, StepEventMetadata } from "@pulumi/pulumi/automation";
-import { allowedBy, classify, Classified } from "../../steps/classify";
+import { allowedBy, classify, Classified, typeChain } from "../../steps/classify";
 import { ChangeOp, PhaseSpec } from "../../steps/phases";
 import { diffValues, normalise } from "../plan/diff";
 
@@ -48,6 +48,8 @@ export const NO_CHANGES: ChangeCounts = { create: 0, update: 0, delete: 0, repla
 export interface GatedStep extends Classified {
   op: ChangeOp;
   urn: string;
+  /** The resource's type as the engine reports it (`kubernetes:helm.sh/v3:Release`). */
+  type: string;
   name: string;
   properties: string[];
   allowed: boolean;
@@ -136,7 +138,7 @@ export function gate(spec: PhaseSpec, events: EngineStep[], sandbox: boolean, di
     if (op === "same") continue;
     const cls = classify(urn, step.type, step.inputs);
     const verdict = allowedBy(spec, { ...cls, op, properties: step.diffs }, sandbox);
-    steps.push({ ...cls, op, urn, name: resourceName(urn), properties: step.diffs, allowed: verdict.allowed, ...(verdict.reason ? { reason: verdict.reason } : {}) });
+    steps.push({ ...cls, op, urn, type: step.type, name: resourceName(urn), properties: step.diffs, allowed: verdict.allowed, ...(verdict.reason ? { reason: verdict.reason } : {}) });
   }
   for (const d of diagnostics) {
     if (!d.message.includes(IMPORT_MISMATCH)) continue;
@@ -145,7 +147,7 @@ export function gate(spec: PhaseSpec, events: EngineStep[], sandbox: boolean, di
     const existing = steps.find((s) => s.urn === urn);
     const reason = `the declared inputs do not match the live resource, so its import would fail in up (${detail}); make the stack file say what runs (unchain adopt shows how it runs)`;
     if (existing) Object.assign(existing, { allowed: false, reason });
-    else steps.push({ kind: "component", op: "import", urn, name: resourceName(urn), properties: [], allowed: false, reason });
+    else steps.push({ kind: "component", op: "import", urn, type: typeChain(urn).pop() ?? "", name: resourceName(urn), properties: [], allowed: false, reason });
   }
   const refused = steps.filter((s) => !s.allowed);
   return { passed: refused.length === 0, counts: countsOf(all), steps, refused };

@@ -17,12 +17,14 @@ import { PHASES, PhaseNumber } from "../../steps/phases";
 import { PoolRole } from "../../steps/roles";
 import { drainRole } from "../health/drain";
 import { gateSteps, KubeAccess, kubeConfigFor, runGateSteps, runHealthGate } from "../health/gate";
-import { AuditLog } from "./audit";
+import { AuditLog, GatedChange } from "./audit";
 import { DriverEnvironment } from "./environment";
 import { EventSink, StackResult } from "./events";
 import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulumiLocks, releaseDriverLock } from "./locks";
-import { ChangeCounts, describeCounts, describeRefusal, EngineDiagnostic, engineStep, EngineStep, gate, hasChanges, resourceName } from "./previewGate";
+import { ChangeCounts, describeCounts, describeRefusal, EngineDiagnostic, engineStep, EngineStep, gate, GateVerdict, hasChanges, resourceName } from "./previewGate";
 import { resolvePending, ResourceIds } from "./pending";
+import { ExplainContext, explainProviderError, withExplanation } from "./providerErrors";
+import { desiredState } from "../../steps/desired";
 import { PHASE_KEY, writePhase } from "./stackFile";
 import { appliedPhaseNow, appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
 
@@ -79,17 +81,45 @@ async function healthBefore(ctx: RunContext, name: string, config: ClusterConfig
 
 
 /** The error an operation reported, from its diagnostics; the CLI's full output never reaches the user. */
-function errorText(diagnostics: string[], e: unknown): string {
-  if (diagnostics.length) return diagnostics.map((d) => d.trim()).join("\n");
+/** The engine's own summary lines and the program's echo of a provider failure: noise beside the cause. */
+const ENGINE_NOISE = /^(update failed|preview failed|an unhandled error occurred:.*)$|resource monitor shut down|Unhandled exception|expected resource operations for .* but none were seen/i;
+
+function errorText(diagnostics: string[], e: unknown, ctx: ExplainContext = {}): string {
+  const lines = diagnostics.length ? diagnostics.map((d) => d.trim()) : engineErrorLines(e);
+  const cause = lines.filter((l) => !ENGINE_NOISE.test(l.replace(/^error:\s*/, "")));
+  return withExplanation((cause.length ? cause : lines).join("\n"), ctx);
+}
+
+/** The Helm release phase `phase` works on (its own, else the one it removes), for error messages. */
+function explainContext(projectDir: string, stack: string, phase: PhaseNumber): ExplainContext {
+  try {
+    const config = checkedConfig(projectDir, stack);
+    const release = desiredState(config, phase).cilium ?? (phase > 0 ? desiredState(config, (phase - 1) as PhaseNumber).cilium : undefined);
+    return release ? { helmRelease: `${release.namespace}/${release.name}` } : {};
+  } catch {
+    return {};
+  }
+}
+
+function engineErrorLines(e: unknown): string[] {
   const msg = e instanceof Error ? e.message : String(e);
   const errLines = msg.split("\n").filter((l) => /^\s*error:/.test(l));
-  return (errLines.length ? errLines : msg.split("\n").slice(0, 3)).map((l) => l.trim()).join("\n");
+  return (errLines.length ? errLines : msg.split("\n").slice(0, 3)).map((l) => l.trim());
+}
+
+function gatedChanges(v: GateVerdict): GatedChange[] {
+  return v.steps.map((s) => ({ op: s.op, type: s.type, name: s.name, kind: s.kind, ...(s.role ? { role: s.role } : {}), ...(s.release ? { release: s.release } : {}), properties: s.properties, allowed: s.allowed }));
 }
 
 function collectErrors(into: string[]) {
   return (ev: EngineEvent) => {
     const d = ev.diagnosticEvent;
-    if (d && d.severity === "error") into.push(d.message.replace(/\x1b\[[0-9;]*m/g, ""));
+    if (!d || d.severity !== "error") return;
+    const message = d.message.replace(/\x1b\[[0-9;]*m/g, "").trim();
+    // Name the resource the engine reports on: `<type> <name>: <message>` (the URN's last two parts).
+    const parts = d.urn?.split("::") ?? [];
+    const type = parts.length >= 4 ? parts[parts.length - 2].split("$").pop() : undefined;
+    into.push(type ? `${type} ${parts[parts.length - 1]}: ${message}` : message);
   };
 }
 
@@ -142,7 +172,16 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
       },
     });
   } catch (e) {
-    const error = `preview of phase ${phase} failed: ${errorText(previewErrors, e)}`;
+    const error = `preview of phase ${phase} failed: ${errorText(previewErrors, e, explainContext(env.projectDir, name, phase))}`;
+    audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
+    restore();
+    return { status: "failed", error };
+  }
+  // A provider that could not read the cluster previews without it (pulumi-kubernetes warns and shows
+  // unknowns): that preview does not say what up would do, so it is no preview to apply.
+  const unread = diagnostics.filter((d) => d.severity === "warning" && explainProviderError(d.message));
+  if (unread.length) {
+    const error = `preview of phase ${phase} could not read the cluster: ${errorText(unread.map((d) => d.message.replace(/\x1b\[[0-9;]*m/g, "").trim()), undefined, explainContext(env.projectDir, name, phase))}`;
     audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
     restore();
     return { status: "failed", error };
@@ -154,11 +193,11 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   emit({ type: "step", stack: name, phase, step: "gate", message: describeCounts(verdict.counts) });
   if (!verdict.passed) {
     const error = describeRefusal(name, spec, verdict);
-    audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, planDigest: digest, message: error, dryRun: !ctx.apply });
+    audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, gated: gatedChanges(verdict), planDigest: digest, message: error, dryRun: !ctx.apply });
     restore();
     return { status: "refused", changes: verdict.counts, error };
   }
-  audit.append({ action: "gate", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, dryRun: !ctx.apply });
+  audit.append({ action: "gate", stack: name, wave, phase, result: "ok", changes: verdict.counts, gated: gatedChanges(verdict), planDigest: digest, dryRun: !ctx.apply });
   if (!ctx.apply) {
     restore();
     return { status: "previewed", changes: verdict.counts };
@@ -200,7 +239,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
       audit.append({ action: "up", stack: name, wave, phase, result: "refused", planDigest: digest, message: error });
       return { status: "locked", error };
     }
-    const error = `up of phase ${phase} failed: ${errorText(upErrors, e)}`;
+    const error = `up of phase ${phase} failed: ${errorText(upErrors, e, explainContext(env.projectDir, name, phase))}`;
     audit.append({ action: "up", stack: name, wave, phase, result: "failed", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t1, message: error });
     return { status: "failed", changes: verdict.counts, error };
   }
