@@ -3,7 +3,8 @@
 # real (the Pulumi engine uses a provider it finds on PATH):
 #
 #   1. UNCHAIN_K8S_PROVIDER, if set, names the binary to use.
-#   2. A `pulumi-resource-kubernetes` on PATH (a user's machine with the plugin installed).
+#   2. A `pulumi-resource-kubernetes` on PATH, or the plugin of that version installed by
+#      `pulumi plugin install` (~/.pulumi/plugins/resource-kubernetes-v<version>).
 #   3. Otherwise the provider is built once from the Go module proxy into a cache outside the repo,
 #      keyed by version: ${UNCHAIN_CACHE:-~/.cache/unchain}/pulumi-kubernetes/<version>-<module>/bin.
 #      The module cannot be built with `go install`: main.go embeds schema-embed.json and
@@ -26,6 +27,9 @@ fi
 if [ "${UNCHAIN_BUILD_K8S_PROVIDER:-}" != "1" ] && command -v pulumi-resource-kubernetes >/dev/null 2>&1; then
   dirname "$(command -v pulumi-resource-kubernetes)"; exit 0
 fi
+# The plugin as `pulumi plugin install resource kubernetes v<version>` leaves it.
+installed="${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-kubernetes-v$version"
+if [ "${UNCHAIN_BUILD_K8S_PROVIDER:-}" != "1" ] && [ -x "$installed/pulumi-resource-kubernetes" ]; then echo "$installed"; exit 0; fi
 if [ -x "$bin" ]; then echo "$cache/bin"; exit 0; fi
 
 if ! command -v go >/dev/null 2>&1; then
