@@ -19,7 +19,7 @@ import { drainRole } from "./health/drain";
 import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
-import { buildReview, knownSecrets, renderReview, reviewJson, touchedStacks } from "./review/review";
+import { buildReview, knownSecrets, redact, renderReview, reviewJson, touchedStacks } from "./review/review";
 import type { AdoptRequest, AdoptResult } from "./adopt";
 import { loadStack } from "../config/load";
 import { parse as parseYaml } from "yaml";
@@ -192,9 +192,9 @@ export async function main(argv: string[]): Promise<number> {
         const order = (s: string) => (waves ? waves.findIndex((w) => w.stacks.includes(s)) : 0);
         const sorted = [...stacks].sort((x, y) => order(x) - order(y) || x.localeCompare(y));
         const plan = await planFleet(dir, sorted, { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, waveOf);
-        if (a.format === "json") process.stdout.write(JSON.stringify(plan, null, 2) + "\n");
-        else if (a.format === "markdown") process.stdout.write(renderMarkdown(plan) + "\n");
-        else process.stdout.write(renderTable(plan, { details: a.details ?? !a.all }) + "\n");
+        // Scrubbed as a review is: a secret that reached a value (a token pasted into config) is never printed.
+        const text = a.format === "json" ? JSON.stringify(plan, null, 2) : a.format === "markdown" ? renderMarkdown(plan) : renderTable(plan, { details: a.details ?? !a.all });
+        process.stdout.write(redact(text, knownSecrets(process.env, dir)) + "\n");
         exitCode = plan.ok ? 0 : 1;
       },
     )

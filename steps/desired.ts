@@ -126,20 +126,43 @@ export function isOpen(pool: PoolState): boolean {
   return !pool.taints.some(isClosingTaint);
 }
 
-/** What the scheduler sees of a node of this pool: its labels (with EKS's well-known ones) and taints. */
-export function nodeShape(pool: PoolState): NodeShape {
+/** The region of an availability zone (`eu-west-1a` → `eu-west-1`; Local Zones `us-east-1-bos-1a` → `us-east-1`). */
+export function regionOfAz(az: string): string {
+  return /^([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)/.exec(az)?.[1] ?? az.replace(/[a-z]$/, "");
+}
+
+/**
+ * What the scheduler sees of the nodes of this pool: one shape for each AZ and instance type it can
+ * bring up, with the labels every such node carries. Kubernetes' well-known labels, set by kubelet
+ * and the cloud provider (kubernetes.io/docs/reference/labels-annotations-taints: kubernetes.io/os,
+ * kubernetes.io/arch, node.kubernetes.io/instance-type, topology.kubernetes.io/region and /zone), and
+ * those EKS sets on managed node group nodes (docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html:
+ * eks.amazonaws.com/nodegroup, eks.amazonaws.com/capacityType). A placement that excludes one AZ or
+ * one instance type of a pool is judged on those nodes, not on the pool as a whole.
+ */
+export function nodeShapes(pool: PoolState): NodeShape[] {
   const arm = /ARM/.test(pool.amiType ?? "");
-  return {
-    labels: {
-      ...pool.labels,
-      "kubernetes.io/os": "linux",
-      "kubernetes.io/arch": arm ? "arm64" : "amd64",
-      "eks.amazonaws.com/nodegroup": pool.nodeGroupName,
-      "eks.amazonaws.com/capacityType": pool.capacityType ?? "ON_DEMAND",
-      ...(pool.availabilityZones.length === 1 ? { "topology.kubernetes.io/zone": pool.availabilityZones[0] } : {}),
-    },
-    taints: pool.taints,
-  };
+  const zones = pool.availabilityZones.length ? pool.availabilityZones : [undefined];
+  const types = pool.instanceTypes?.length ? pool.instanceTypes : [undefined];
+  return zones.flatMap((zone) =>
+    types.map((type) => ({
+      labels: {
+        ...pool.labels,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": arm ? "arm64" : "amd64",
+        "eks.amazonaws.com/nodegroup": pool.nodeGroupName,
+        "eks.amazonaws.com/capacityType": pool.capacityType ?? "ON_DEMAND",
+        ...(type ? { "node.kubernetes.io/instance-type": type } : {}),
+        ...(zone ? { "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": regionOfAz(zone) } : {}),
+      },
+      taints: pool.taints,
+    })),
+  );
+}
+
+/** The shape of one node of this pool (its first AZ and instance type): see nodeShapes. */
+export function nodeShape(pool: PoolState): NodeShape {
+  return nodeShapes(pool)[0];
 }
 
 /** The Pulumi resource name of a node group: stable, unique in the stack. */

@@ -8,8 +8,8 @@
  * open in the same step (aws pools depend on cilium pools), and Pulumi deletes last. Updates of
  * aws-node and of Cilium may land in either order, so pools that persist are checked under all four.
  */
-import { runsOn } from "./affinity";
-import { isClosingTaint, isOpen, nodeShape, PhaseState, PoolState } from "./desired";
+import { NodeShape, runsOn } from "./affinity";
+import { isClosingTaint, isOpen, nodeShape, nodeShapes, PhaseState, PoolState } from "./desired";
 import { drainedBefore, PhaseNumber, verifiedEmptyBefore } from "./phases";
 import { allowedBy, ChangeToCheck, ownedBy } from "./classify";
 import { REPLACE_ON_CHANGE } from "./replacement";
@@ -50,19 +50,35 @@ export function describeViolation(v: Violation): string {
 
 type Config = Pick<PhaseState, "awsNode" | "cilium">;
 
-/** The IPAM providers whose placement reaches a node of this pool (aws-node, the ENI Cilium agent). */
-export function providersOn(pool: PoolState, cfg: Config): string[] {
-  const node = nodeShape(pool);
+/** The IPAM providers whose placement reaches a node of this shape (aws-node, the ENI Cilium agent). */
+export function providersOnNode(node: NodeShape, cfg: Config): string[] {
   const out: string[] = [];
   if (cfg.awsNode && runsOn(cfg.awsNode.placement, node)) out.push("aws-node");
   if (cfg.cilium?.release === "eni" && runsOn(cfg.cilium.agent, node)) out.push("cilium-eni");
   return out;
 }
 
+/** The IPAM providers of a node of this pool (its first AZ and instance type; ipamViolation judges every one). */
+export function providersOn(pool: PoolState, cfg: Config): string[] {
+  return providersOnNode(nodeShape(pool), cfg);
+}
+
 function ipamViolation(pool: PoolState, cfg: Config, phase: PhaseNumber, fromPhase?: PhaseNumber, when = ""): Violation | undefined {
-  const providers = providersOn(pool, cfg);
+  // Every kind of node the pool brings up, by AZ and instance type: a placement that leaves out one is a violation there.
+  for (const node of nodeShapes(pool)) {
+    const v = ipamViolationOn(node, pool, cfg, phase, fromPhase, when);
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function ipamViolationOn(node: NodeShape, pool: PoolState, cfg: Config, phase: PhaseNumber, fromPhase: PhaseNumber | undefined, when: string): Violation | undefined {
+  const providers = providersOnNode(node, cfg);
   const expected = ROLE_IPAM[pool.role];
-  const base = { invariant: 1 as const, phase, ...(fromPhase !== undefined ? { fromPhase } : {}), pool: pool.id };
+  const az = node.labels["topology.kubernetes.io/zone"];
+  const type = node.labels["node.kubernetes.io/instance-type"];
+  if (nodeShapes(pool).length > 1 && type) when = `${when} (its ${type} nodes${az ? ` in ${az}` : ""})`;
+  const base = { invariant: 1 as const, phase, ...(fromPhase !== undefined ? { fromPhase } : {}), pool: pool.id, ...(az ? { az } : {}) };
   if (providers.length === 0)
     return {
       ...base,
@@ -78,7 +94,7 @@ function ipamViolation(pool: PoolState, cfg: Config, phase: PhaseNumber, fromPha
   if (providers[0] !== expected)
     return { ...base, message: `role ${pool.role} would get its IPs from ${providers[0]}, not ${expected}${when}`, fix: "check the affinity overrides in the stack config: a role's IPAM never changes" };
   if (cfg.cilium?.release === "chained") {
-    const chainedHere = runsOn(cfg.cilium.agent, nodeShape(pool));
+    const chainedHere = runsOn(cfg.cilium.agent, node);
     if (chainedHere !== (pool.role === "chained"))
       return {
         ...base,

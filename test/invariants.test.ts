@@ -122,6 +122,30 @@ describe("the six invariants over generated fleets", () => {
     );
   });
 
+  it("1: a placement that leaves out one AZ or one instance type of a pool is caught there, by EKS's well-known node labels", () => {
+    fc.assert(
+      fc.property(
+        rawArb.filter((r) => r.azNames.length > 1),
+        ({ azNames, ...raw }) => {
+          // aws-node kept off one zone: every multi-AZ pool that gets its IPs from aws-node loses them there.
+          const c = configOf(raw);
+          const az = azNames[0];
+          const zoneOut = { key: "topology.kubernetes.io/zone", operator: "NotIn" as const, values: [az] };
+          const broken = { ...c, vpcCni: { ...c.vpcCni, configurationValues: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [zoneOut] }] } } } } } };
+          const vs = checkWalk(walk(broken)).filter((v) => v.invariant === 1);
+          expect(vs.some((v) => v.az === az && v.phase === 0 && /no IPAM provider/.test(v.message)), JSON.stringify(vs.slice(0, 2))).to.equal(true);
+          // The ENI agent held to one instance type by a nodeSelector: cilium pools of two types leave the other without IPAM.
+          const large = { eni: { nodeSelector: { "node.kubernetes.io/instance-type": "m6i.large" } } };
+          const twoTypes = configOf({ ...raw, ciliumValues: large, ciliumPools: raw.ciliumPools.map((p) => ({ ...p, instanceTypes: ["m6i.large", "m6i.xlarge"] })) });
+          const eni = checkWalk(walk(twoTypes)).filter((v) => v.invariant === 1 && v.phase >= 4);
+          expect(eni.some((v) => /m6i\.xlarge nodes/.test(v.message) && /no IPAM provider/.test(v.message)), JSON.stringify(eni.slice(0, 2))).to.equal(true);
+          expect(checkWalk(walk(configOf({ ...raw, ciliumValues: large }))).filter((v) => v.invariant === 1), "one instance type: nothing left out").to.deep.equal([]);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
   it("2: the chained and the ENI release in one step are caught", () => {
     fc.assert(
       fc.property(clusterArb, (c) => {

@@ -19,7 +19,7 @@ import { loadStack } from "../config/load";
 import { ClusterConfig } from "../config/types";
 import { validateStackConfig } from "../config/validate";
 import { PhaseState } from "../steps/desired";
-import { providersOn } from "../steps/invariants";
+import { providersOnNode } from "../steps/invariants";
 import { PhaseNumber } from "../steps/phases";
 import { ChartRepo, ensureKubernetesProvider, serveCharts } from "./chartRepo";
 import { BIN, ensurePulumi, PASSPHRASE, SIM_PROGRAM } from "./driverHarness";
@@ -213,7 +213,7 @@ export async function walkWorld(): Promise<WalkWorld> {
     // What EKS made: the chained groups' nodes (with Cilium's startup taint, which the agent lifts) and aws-node.
     const g = live.aws.nodeGroups[0];
     const zones = g.subnets.map((s) => live.aws.subnets.find((x) => x.subnetId === s)!.availabilityZone);
-    await simEks(kubeconfig, "create", { stack: STACK, kind: "nodeGroup", nodeGroupName: g.nodegroupName, labels: g.labels, taints: g.taints, availabilityZones: zones, desiredSize: g.scalingConfig.desiredSize, amiType: g.amiType, capacityType: g.capacityType });
+    await simEks(kubeconfig, "create", { stack: STACK, kind: "nodeGroup", nodeGroupName: g.nodegroupName, labels: g.labels, taints: g.taints, availabilityZones: zones, desiredSize: g.scalingConfig.desiredSize, amiType: g.amiType, capacityType: g.capacityType, instanceTypes: g.instanceTypes });
     await simEks(kubeconfig, "create", { stack: STACK, kind: "addon", addonVersion: live.aws.addon!.addonVersion, configurationValues: live.aws.addon!.configurationValues });
     // The team's release, installed by hand.
     const valuesFile = path.join(dir, "team-values.json");
@@ -305,7 +305,8 @@ export function liveProviders(v: LiveView, node: k8s.V1Node): string[] {
 export function ipamByNode(v: LiveView, state: PhaseState): Array<{ node: string; live: string[]; offline: string[] | undefined }> {
   return v.nodes.map((n) => {
     const pool = state.pools.find((p) => p.nodeGroupName === n.metadata!.labels!["eks.amazonaws.com/nodegroup"]);
-    return { node: n.metadata!.name!, live: liveProviders(v, n), offline: pool ? providersOn(pool, state) : undefined };
+    // Offline, for a node of exactly this one's labels (its AZ, instance type, …) in its pool.
+    return { node: n.metadata!.name!, live: liveProviders(v, n), offline: pool ? providersOnNode({ labels: n.metadata!.labels ?? {}, taints: pool.taints }, state) : undefined };
   });
 }
 
