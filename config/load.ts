@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseDocument } from "yaml";
-import { ConfigError, UserError } from "./problems";
+import { Alias, Document, LineCounter, parseDocument, visit } from "yaml";
+import { ConfigError, Problem, UserError } from "./problems";
 import { AwsKeys, NAMESPACE, STRING_KEYS } from "./validate";
 
 export interface StackSource {
@@ -34,8 +34,20 @@ function readYaml(dir: string, file: string, stack: string): Record<string, unkn
   return parseYamlText(text, file, stack);
 }
 
-function parseYamlText(text: string, file: string, stack: string): Record<string, unknown> {
-  const doc = parseDocument(text, { prettyErrors: true });
+/**
+ * Anchors and aliases (`&a`, `*a`) may expand to at most this many nodes, so that an alias bomb
+ * ("billion laughs") is refused instead of expanded: the `yaml` package's `maxAliasCount` (its
+ * documented default, set here so that it cannot change under us).
+ */
+export const MAX_ALIAS_COUNT = 100;
+
+/**
+ * YAML text as plain values. Every error is a ConfigError naming the file and the line: a syntax
+ * error, an alias without its anchor, an alias bomb. Nothing of the file is used then.
+ */
+export function parseYaml(text: string, file: string, stack: string): unknown {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
     const problems = doc.errors.map((e) => ({
       key: `line ${e.linePos?.[0]?.line ?? "?"}`,
@@ -44,10 +56,63 @@ function parseYamlText(text: string, file: string, stack: string): Record<string
     }));
     throw new ConfigError(stack, file, problems);
   }
-  const value = doc.toJS() as unknown;
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  } catch (e) {
+    throw new ConfigError(stack, file, [aliasProblem(doc, lines, e as Error)]);
+  }
+}
+
+/** What stopped `toJS`, at the alias that did (aliases are the only thing left to fail once the document parsed). */
+function aliasProblem(doc: Document, lines: LineCounter, e: Error): Problem {
+  const aliases: Alias[] = [];
+  visit(doc, {
+    Alias: (_, node) => {
+      aliases.push(node);
+    },
+  });
+  const lineOf = (a: Alias | undefined) => `line ${a?.range ? lines.linePos(a.range[0]).line : "?"}`;
+  // Resolving walks the document: only where the aliases are few enough to look at each.
+  const few = aliases.length <= 200;
+  const unresolved = few ? aliases.find((a) => a.resolve(doc) === undefined) : undefined;
+  if (unresolved)
+    return {
+      key: lineOf(unresolved),
+      message: `alias *${unresolved.source} has no anchor &${unresolved.source} before it`,
+      fix: `define &${unresolved.source} before *${unresolved.source}, or write the value out`,
+    };
+  if (/alias/i.test(e.message)) {
+    // A bomb nests aliases: the first alias whose anchor holds aliases itself is where it starts.
+    const holdsAliases = (a: Alias) => {
+      const target = a.resolve(doc);
+      let found = false;
+      if (target)
+        visit(target, {
+          Alias: () => {
+            found = true;
+            return visit.BREAK;
+          },
+        });
+      return found;
+    };
+    return {
+      key: lineOf((few ? aliases.find(holdsAliases) : undefined) ?? aliases[0]),
+      message: `anchors and aliases (&name, *name) expand to more than ${MAX_ALIAS_COUNT} nodes, as an alias bomb ("billion laughs") does; nothing was expanded`,
+      fix: "write the values out: the file needs no anchors or aliases",
+    };
+  }
+  return { key: lineOf(aliases[0]), message: e.message.split("\n")[0], fix: "fix the YAML (its anchors, aliases and tags)" };
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function parseYamlText(text: string, file: string, stack: string): Record<string, unknown> {
+  const value = parseYaml(text, file, stack);
   if (value === null || value === undefined) return {};
-  if (typeof value !== "object" || Array.isArray(value)) throw new ConfigError(stack, file, [{ key: "(top level)", message: "is not a YAML mapping", fix: "start the file with `config:`" }]);
-  return value as Record<string, unknown>;
+  if (!isMapping(value)) throw new ConfigError(stack, file, [{ key: "(top level)", message: "is not a YAML mapping", fix: "start the file with `config:`" }]);
+  if (value.config !== undefined && value.config !== null && !isMapping(value.config))
+    throw new ConfigError(stack, file, [{ key: "config", message: `must be a mapping of settings, is ${Array.isArray(value.config) ? "a list" : `${typeof value.config} ${JSON.stringify(value.config)}`}`, fix: "write one setting per line under config:, like `unchain:phase: 0`" }]);
+  return value;
 }
 
 const toPulumiString = (v: unknown): string => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));

@@ -8,16 +8,21 @@
  *
  * Limits are EKS's and Kubernetes's own, each with its source:
  * - node group: hashicorp/terraform-provider-aws `internal/service/eks/node_group.go` (the schema
- *   pulumi-aws wraps): name ≤ 63 characters, taint key 1–63 and value ≤ 63, at most 50 taints,
- *   `update_config` fields 1–100 and exactly one of them; EKS API reference `CreateNodegroup`,
- *   `Taint`, `NodegroupUpdateConfig`.
+ *   pulumi-aws wraps): name ≤ 63 characters, at most 50 taints, `update_config` fields 1–100 and
+ *   exactly one of them; EKS API reference `CreateNodegroup`, `Taint`, `NodegroupUpdateConfig`.
+ * - node group labels and taints as EKS counts them (config/limits.ts): keys ≤ 63 characters with
+ *   their prefix, label values 1–63, taint values 0–63 (the EKS API model, `labelKey`, `labelValue`,
+ *   `taintKey`, `taintValue`), and Kubernetes `IsQualifiedName` / `IsValidLabelValue`
+ *   (k8s.io/apimachinery/pkg/util/validation/validation.go): optional DNS-subdomain prefix, name ≤ 63
+ *   of `[-A-Za-z0-9_.]` starting and ending alphanumeric; values of the same characters.
+ * - AMI types: the EKS API's `AMITypes` (botocore `eks/2017-11-01/service-2.json`).
  * - cluster name: EKS API `CreateCluster` (1–100, `^[0-9A-Za-z][A-Za-z0-9\-_]*$`).
- * - labels and taint keys: Kubernetes `IsQualifiedName` / `IsValidLabelValue`
- *   (k8s.io/apimachinery/pkg/util/validation/validation.go): optional DNS-subdomain prefix ≤ 253,
- *   name ≤ 63 of `[-A-Za-z0-9_.]` starting and ending alphanumeric; values ≤ 63 of the same.
  * - tags: EC2/EKS tagging rules (key 1–128, value ≤ 256, no `aws:` prefix).
  */
 import { z } from "zod";
+import { EKS_NODE_GROUP_NAME_MAX, EKS_TAINTS_PER_NODE_GROUP, eksLabelKeyProblem, eksLabelValueProblem, eksTaintKeyProblem, eksTaintValueProblem } from "./limits";
+
+export { labelValueProblem, qualifiedNameProblem } from "./limits";
 
 /** What the docs, the messages and Pulumi.yaml say about a setting. */
 export interface Hint {
@@ -49,8 +54,8 @@ export const DEFAULTS = {
 // --- names and identifiers --------------------------------------------------------------------
 
 const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
-/** Node group names: terraform-provider-aws validates length 0–63; EKS accepts letters, digits, - and _. */
-const NODE_GROUP_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,62}$/;
+/** Node group names: at most 63 characters (config/limits.ts EKS_NODE_GROUP_NAME_MAX); letters, digits, - and _. */
+const NODE_GROUP_NAME = new RegExp(`^[0-9A-Za-z][A-Za-z0-9_-]{0,${EKS_NODE_GROUP_NAME_MAX - 1}}$`);
 const POOL_NAME = /^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
 const SUBNET = /^subnet-[0-9a-f]{8,17}$/;
@@ -65,6 +70,7 @@ const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const K8S_VERSION = /^1\.\d+$/;
 
+/** The EKS API's AMITypes (botocore `data/eks/2017-11-01/service-2.json`, shape `AMITypes`). */
 export const AMI_TYPES = [
   "AL2_x86_64",
   "AL2_x86_64_GPU",
@@ -76,55 +82,39 @@ export const AMI_TYPES = [
   "AL2023_ARM_64_NVIDIA",
   "BOTTLEROCKET_x86_64",
   "BOTTLEROCKET_ARM_64",
+  "BOTTLEROCKET_x86_64_FIPS",
+  "BOTTLEROCKET_ARM_64_FIPS",
   "BOTTLEROCKET_x86_64_NVIDIA",
   "BOTTLEROCKET_ARM_64_NVIDIA",
+  "BOTTLEROCKET_x86_64_NVIDIA_FIPS",
+  "BOTTLEROCKET_ARM_64_NVIDIA_FIPS",
   "WINDOWS_CORE_2019_x86_64",
   "WINDOWS_FULL_2019_x86_64",
   "WINDOWS_CORE_2022_x86_64",
   "WINDOWS_FULL_2022_x86_64",
+  "WINDOWS_CORE_2025_x86_64",
+  "WINDOWS_FULL_2025_x86_64",
   "CUSTOM",
 ] as const;
 
-/**
- * A Kubernetes qualified name (label and taint keys), as `IsQualifiedName` checks it. Returns what is
- * wrong, or undefined.
- */
-export function qualifiedNameProblem(key: string): string | undefined {
-  const parts = key.split("/");
-  if (parts.length > 2) return "has more than one '/'";
-  const name = parts[parts.length - 1];
-  if (parts.length === 2) {
-    const prefix = parts[0];
-    if (prefix.length === 0 || prefix.length > 253) return "has a prefix that is empty or longer than 253 characters";
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix)) return `has prefix "${prefix}", which is not a lowercase DNS subdomain`;
-  }
-  if (name.length === 0 || name.length > 63) return "has a name part that is empty or longer than 63 characters";
-  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)) return `has name "${name}", which must start and end with a letter or digit and hold only letters, digits, '-', '_' and '.'`;
-  return undefined;
-}
-
-/** A label value, as `IsValidLabelValue` checks it. */
-export function labelValueProblem(v: string): string | undefined {
-  if (v.length > 63) return "is longer than 63 characters";
-  if (v !== "" && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v)) return "must start and end with a letter or digit and hold only letters, digits, '-', '_' and '.'";
-  return undefined;
-}
+/** A limit's reason, saying EKS would refuse it where the reason does not already name EKS. */
+const eksSays = (problem: string) => (problem.includes("EKS") ? problem : `${problem}; EKS would reject it`);
 
 const str = (re: RegExp, h: Hint) => hint(z.string().regex(re), h);
 
 const labelKey = hint(
   z.string().superRefine((k, ctx) => {
-    const p = qualifiedNameProblem(k);
-    if (p) ctx.addIssue({ code: "custom", message: `label key "${k}" ${p}` });
+    const p = eksLabelKeyProblem(k);
+    if (p) ctx.addIssue({ code: "custom", message: `label key "${k}" ${eksSays(p)}`, params: { fix: "use at most 63 characters, prefix included: an optional lowercase DNS prefix and '/', then letters, digits, '-', '_' and '.', like example.com/team" } });
   }),
   { description: "a label key", example: "example.com/team" },
 );
 const labelValue = hint(
   z.string().superRefine((v, ctx) => {
-    const p = labelValueProblem(v);
-    if (p) ctx.addIssue({ code: "custom", message: `label value "${v}" ${p}` });
+    const p = eksLabelValueProblem(v);
+    if (p) ctx.addIssue({ code: "custom", message: `label value "${v}" ${eksSays(p)}`, params: { fix: "quote the value and keep it to 1-63 letters, digits, '-', '_' and '.', like \"true\"" } });
   }),
-  { description: "a label value", example: "payments", fix: "quote the value and keep it to letters, digits, '-', '_' and '.' (at most 63)" },
+  { description: "a label value", example: "payments" },
 );
 const labels = hint(z.record(labelKey, labelValue), { description: "node labels", example: "{ team: payments }" });
 
@@ -134,17 +124,22 @@ const taint = hint(
   z
     .object({
       key: hint(
-        z
-          .string()
-          .min(1)
-          .max(63 + 254)
-          .superRefine((k, ctx) => {
-            const p = qualifiedNameProblem(k);
-            if (p) ctx.addIssue({ code: "custom", message: `taint key "${k}" ${p}; EKS would reject it` });
-          }),
+        z.string().superRefine((k, ctx) => {
+          const p = eksTaintKeyProblem(k);
+          if (p) ctx.addIssue({ code: "custom", message: `taint key "${k}" ${eksSays(p)}`, params: { fix: "use at most 63 characters, prefix included: an optional lowercase DNS prefix and '/', then letters, digits, '-', '_' and '.', like example.com/dedicated" } });
+        }),
         { description: "taint key", example: "example.com/dedicated" },
       ),
-      value: hint(z.string().max(63).optional(), { description: "taint value (at most 63 characters)", example: "batch" }),
+      value: hint(
+        z
+          .string()
+          .superRefine((v, ctx) => {
+            const p = eksTaintValueProblem(v);
+            if (p) ctx.addIssue({ code: "custom", message: `taint value "${v}" ${eksSays(p)}`, params: { fix: "quote the value and keep it to at most 63 letters, digits, '-', '_' and '.', or leave it out" } });
+          })
+          .optional(),
+        { description: "taint value (at most 63 characters)", example: "batch" },
+      ),
       effect: hint(
         z.string().transform((e, ctx) => {
           if ((TAINT_EFFECTS as readonly string[]).includes(e)) return e as (typeof TAINT_EFFECTS)[number];
@@ -162,8 +157,13 @@ const taint = hint(
     .strict(),
   { description: "a taint", example: "{ key: example.com/dedicated, value: batch, effect: NoSchedule }" },
 );
-// EKS: at most 50 taints per node group (terraform-provider-aws `taint` MaxItems 50; EKS API `Taint`).
-const taints = hint(z.array(taint).max(50), { description: "taints (at most 50 per node group, EKS's limit)", example: "[{ key: example.com/dedicated, value: batch, effect: NoSchedule }]" });
+// EKS: at most 50 taints per node group (config/limits.ts EKS_TAINTS_PER_NODE_GROUP); config/validate.ts
+// also counts the taints unchain adds in each phase.
+const taints = hint(z.array(taint).max(EKS_TAINTS_PER_NODE_GROUP), {
+  description: `taints (at most ${EKS_TAINTS_PER_NODE_GROUP} per node group, EKS's limit)`,
+  example: "[{ key: example.com/dedicated, value: batch, effect: NoSchedule }]",
+  fix: `keep at most ${EKS_TAINTS_PER_NODE_GROUP} taints, counting the ones unchain adds`,
+});
 
 const size = hint(
   z
@@ -443,8 +443,8 @@ export const STACK_KEYS = {
   awsPoolTaintKey: {
     schema: hint(
       z.string().superRefine((k, ctx) => {
-        const p = qualifiedNameProblem(k);
-        if (p) ctx.addIssue({ code: "custom", message: `taint key "${k}" ${p}; EKS would reject it` });
+        const p = eksTaintKeyProblem(k);
+        if (p) ctx.addIssue({ code: "custom", message: `taint key "${k}" ${eksSays(p)}`, params: { fix: "use at most 63 characters, prefix included: an optional lowercase DNS prefix and '/', then letters, digits, '-', '_' and '.', like example.com/cni" } });
       }),
       { description: "taint key that closes aws pools in phase 5 (the runbook's `<org>/cni`)", example: "example.com/cni" },
     ),

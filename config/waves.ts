@@ -4,8 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse } from "yaml";
-import { listStacks, loadStack } from "./load";
+import { listStacks, loadStack, parseYaml } from "./load";
 import { ConfigError, Problem } from "./problems";
 
 export type FailurePolicy = "stop" | "finish-running";
@@ -66,12 +65,7 @@ export function projectWaves(dir: string): { known: string[]; waves: Wave[] } {
 export function loadWaves(dir: string, knownStacks: string[], excludeFromCheck: string[] = []): Wave[] | undefined {
   const file = path.join(dir, WAVES_FILE);
   if (!fs.existsSync(file)) return undefined;
-  let raw: unknown;
-  try {
-    raw = parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new ConfigError("(waves)", WAVES_FILE, [{ key: "(file)", message: (e as Error).message.split("\n")[0], fix: "fix the YAML syntax" }]);
-  }
+  const raw = parseYaml(fs.readFileSync(file, "utf8"), WAVES_FILE, "(waves)");
   const { waves, problems } = validateWaves(raw, knownStacks);
   if (!waves) throw new ConfigError("(waves)", WAVES_FILE, problems);
   const unplaced = knownStacks.filter((s) => !excludeFromCheck.includes(s) && !waves.some((w) => w.stacks.includes(s)));
