@@ -4,12 +4,15 @@
  * Pure: the Pulumi program (reading the runtime config) and `unchain plan` (reading the YAML files)
  * both call it, so a mistake reads the same wherever it is found.
  */
+import { ownedValueOverrides } from "./owned";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { ownedTaintKeys, PhaseNumber } from "../steps/phases";
+import { Taint } from "../steps/affinity";
+import { AWS_POOL_TAINT_KEY, ownedTaintKeys, PHASES, PhaseNumber, STARTUP_TAINT, TaintTemplate } from "../steps/phases";
 import { AGENT_NOT_READY_TAINT_KEY, CNI_LABEL, PoolRole } from "../steps/roles";
+import { amiArchitecture, amiTypeFor, Architecture, DEFAULT_AMI_ARCHITECTURE, EKS_TAINTS_PER_NODE_GROUP, instanceArchitecture, placementProblems } from "./limits";
 import { Problem } from "./problems";
-import { ChainedPoolInput, DEFAULTS, Hint, hints, KEY_NAMES, LiveNodeGroupInput, MOVED_KEYS, NewPoolInput, NodeGroupShapeInput, RawConfig, STACK_KEYS, StackKey } from "./schema";
+import { AMI_TYPES, ChainedPoolInput, DEFAULTS, Hint, hints, KEY_NAMES, LiveNodeGroupInput, MOVED_KEYS, NewPoolInput, NodeGroupShapeInput, RawConfig, STACK_KEYS, StackKey } from "./schema";
 import {
   AvailabilityZone,
   AwsAccess,
@@ -243,11 +246,55 @@ function azSuffix(az: string, region: string): string {
  * @param origin which file each key came from (stack file or Pulumi.yaml), for messages.
  * @param aws the stack's `aws:*` keys (region, profile, assumeRoles).
  */
+/** What a `secure:` value stands for offline: its plaintext is never known here (plan and review print this). */
+export const OPAQUE_SECRET = "[secret]";
+
+/** `{ secure: <ciphertext> }`, a Pulumi secret in a stack file, at any depth of a structured value. */
+function isSecureLeaf(v: unknown): v is { secure: string } {
+  return isObj(v) && Object.keys(v).length === 1 && typeof v.secure === "string";
+}
+
+/** The config with every secure leaf replaced by OPAQUE_SECRET, and the keys where they were. */
+function openSecrets(v: unknown, key: string, found: string[]): unknown {
+  if (isSecureLeaf(v)) {
+    found.push(key);
+    return OPAQUE_SECRET;
+  }
+  if (Array.isArray(v)) return v.map((x, i) => openSecrets(x, `${key}[${i}]`, found));
+  if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, openSecrets(x, key ? `${key}.${k}` : `${NAMESPACE}:${k}`, found)]));
+  return v;
+}
+
+/**
+ * Validates a stack's `unchain:*` config. A `secure:` value is accepted wherever `pulumi up` would
+ * accept its plaintext: offline it is an opaque secret (OPAQUE_SECRET), never printed; where unchain
+ * must read the value itself offline (a name, an ARN, a taint) it says so.
+ */
 export function validateStackConfig(
   stack: string,
   raw: Record<string, unknown>,
   origin: (key: string) => string | undefined = () => undefined,
   aws: AwsKeys = {},
+): { config?: ClusterConfig; problems: Problem[] } {
+  const secrets: string[] = [];
+  const opened = openSecrets(raw, "", secrets) as Record<string, unknown>;
+  const out = validateOpen(stack, opened, origin, aws);
+  const secretAt = (key: string) => secrets.find((s) => key === s || key.startsWith(`${s}.`) || key.startsWith(`${s}[`));
+  return {
+    ...out,
+    problems: out.problems.map((p) =>
+      secretAt(p.key)
+        ? { ...p, message: `is a secret (secure:), which unchain cannot read offline, and this setting must be checked before anything runs (${p.message})`, fix: "write it in plain text: it names something in the cluster or the account, not a credential" }
+        : p,
+    ),
+  };
+}
+
+function validateOpen(
+  stack: string,
+  raw: Record<string, unknown>,
+  origin: (key: string) => string | undefined,
+  aws: AwsKeys,
 ): { config?: ClusterConfig; problems: Problem[] } {
   const r = new Rules(origin);
   const k = (key: string) => `${NAMESPACE}:${key}`;
@@ -308,10 +355,65 @@ export function validateStackConfig(
   // --- node groups ---
   const nodeRoleDefault = cl?.nodeRoleArn;
   const groupNames = new Map<string, string>();
-  const claimName = (name: string, where: string) => {
+  /** Pulumi resource names of aws and cilium groups (steps/desired.ts groupId): the group's name, prefixed with the role unless it already is. */
+  const resourceNames = new Map<string, { name: string; where: string }>();
+  /** `created`: the name unchain gives a group of the pool at `where` (`<role>-<pool>-<az>`). */
+  const claimName = (name: string, where: string, role: PoolRole, created = false) => {
     const prev = groupNames.get(name);
-    if (prev) r.add(where, `node group name "${name}" is also used by ${prev}; EKS names node groups uniquely per cluster`, "give each node group its own name");
-    else groupNames.set(name, where);
+    if (prev) {
+      const fix = created
+        ? `rename the pool (unchain names its node groups ${role}-<pool>-<az>), or remove the node group ${name} listed at ${prev}`
+        : "list each node group once: one pool adopts a node group, and EKS names node groups uniquely per cluster";
+      r.add(where, `node group name "${name}" is also used by ${prev}; EKS names node groups uniquely per cluster`, fix);
+      return;
+    }
+    groupNames.set(name, where);
+    if (role === "chained") return;
+    const id = name.startsWith(`${role}-`) ? name : `${role}-${name}`;
+    const other = resourceNames.get(id);
+    if (other)
+      r.add(
+        where,
+        `node group "${name}" and node group "${other.name}" (${other.where}) would both be the Pulumi resource ${id}: unchain names a ${role} group's resource after the group, with the role in front`,
+        `adopt one of them in another pool role, or rename the pool that creates one of them; two ${role} groups may not be named x and ${role}-x`,
+      );
+    else resourceNames.set(id, { name, where });
+  };
+
+  /** Where each node group came from in the stack file, for the rules that look at groups as EKS will hold them. */
+  const groupOrigin = new Map<NodeGroupSpec, { taintsPath: string; inheritedFrom?: string }>();
+
+  /**
+   * Instance types of one architecture, the one of the AMI type (EKS's default, x86_64, where none is
+   * set; config/limits.ts). Checked once per pool (`p`). `typesKey`/`amiKey`: where the two were
+   * written, undefined where inherited; `inherited`: what of the two is inherited, and from where.
+   */
+  const archChecked = new Set<string>();
+  const checkArchitecture = (p: string, g: { instanceTypes?: string[]; amiType?: string }, typesKey: string | undefined, amiKey: string | undefined, inherited?: string) => {
+    if (!g.instanceTypes || archChecked.has(p)) return;
+    archChecked.add(p);
+    const archOf = g.instanceTypes.map((t) => ({ t, arch: instanceArchitecture(t) }));
+    const known = archOf.filter((x): x is { t: string; arch: Architecture } => x.arch !== undefined);
+    const archs = [...new Set(known.map((x) => x.arch))];
+    const from = inherited ? ` (${inherited})` : "";
+    if (archs.length > 1) {
+      r.add(
+        typesKey ?? amiKey ?? p,
+        `mixes architectures: ${known.map((x) => `${x.t} is ${x.arch}`).join(", ")}${from}; the nodes of a node group boot one AMI, of one architecture`,
+        `list instance types of one architecture in ${typesKey ?? `${p}.instanceTypes`}, and make a pool per architecture if you need both`,
+      );
+      return;
+    }
+    const ami = g.amiType === undefined ? DEFAULT_AMI_ARCHITECTURE : amiArchitecture(g.amiType);
+    if (archs.length === 0 || ami === undefined || archs[0] === ami) return;
+    const want = archs[0];
+    const amiSays = g.amiType === undefined ? `no amiType is set, and EKS then boots an ${ami} AMI (AL2023_x86_64_STANDARD from Kubernetes 1.30)` : `amiType ${g.amiType} is ${ami}`;
+    const match = amiTypeFor(g.amiType, want, AMI_TYPES);
+    r.add(
+      typesKey ?? amiKey ?? `${p}.amiType`,
+      `instance types ${known.map((x) => x.t).join(", ")} are ${want}${from}, but ${amiSays}; EKS would refuse the node group`,
+      `${match ? `set ${amiKey ?? `${p}.amiType`}: ${match}, or ` : ""}use ${ami} instance types in ${typesKey ?? `${p}.instanceTypes`}`,
+    );
   };
 
   /** The AZs given, if all are the cluster's; else each unknown one is a problem. */
@@ -357,10 +459,14 @@ export function validateStackConfig(
     const role_ = g.nodeRoleArn ?? nodeRoleDefault;
     if (!role_ && !sandbox) r.add(`${p}.nodeRoleArn`, "is missing", "set the node group's IAM role (unchain adopt reads it), or unchain:cluster.nodeRoleArn for all");
     checkLabelsAndTaints(p, g, role);
+    // A group that runs is imported as EKS describes it; a sandbox creates its chained groups.
+    if (sandbox) checkArchitecture(p, g, g.instanceTypes ? `${p}.instanceTypes` : undefined, g.amiType ? `${p}.amiType` : undefined);
     if (g.launchTemplate && g.remoteAccess) r.add(`${p}.remoteAccess`, "is set together with launchTemplate; EKS refuses remote access on a node group with a launch template", "put the SSH key in the launch template and remove remoteAccess");
-    claimName(name, p);
+    claimName(name, p, role);
     if (!azList || !subnets || (!role_ && !sandbox)) return undefined;
-    return spec(g, name, azList, subnets, role_);
+    const group = spec(g, name, azList, subnets, role_);
+    groupOrigin.set(group, { taintsPath: `${p}.taints` });
+    return group;
   };
 
   type Shape = Partial<Omit<NodeGroupSpec, "nodeGroupName" | "availabilityZones" | "subnetIds" | "nodeRoleArn" | "importId">> & Pick<NodeGroupSpec, "size">;
@@ -408,6 +514,9 @@ export function validateStackConfig(
     claimPool("chained", c.name, p);
     const ngName = c.nodeGroupName ?? c.name;
     const g = liveGroup(p, c, ngName, "chained");
+    // The import reads back the group it names: another one would be adopted under this pool's name.
+    if (c.importId !== undefined && cluster && !sandbox && c.importId !== `${cluster}:${ngName}`)
+      r.add(`${p}.importId`, `is "${c.importId}", but this pool's node group is ${cluster}:${ngName}`, `remove importId (unchain imports <cluster>:<nodeGroupName>), or set nodeGroupName to the group this pool adopts`);
     if (!g || !cluster) return;
     if (!sandbox) g.importId = c.importId ?? `${cluster}:${ngName}`;
     pools.push({ role: "chained", name: c.name, lineage: c.name, groups: [g] });
@@ -517,12 +626,65 @@ export function validateStackConfig(
         // Tags of tools that name a node group (eksctl) would be wrong on another group; AWS's own are not ours to set.
         tags: { ...Object.fromEntries(Object.entries(from.tags).filter(([t]) => !/^(eksctl\.|alpha\.eksctl\.io\/|aws:)/.test(t))), ...(np.tags ?? {}), "unchain/role": pool.role, "unchain/pool": np.name },
       };
+      const inheritedFrom = `${source.role} pool ${source.name}`;
+      // Instance types and AMI type both inherited are a pair EKS already runs, or one checked where it was set.
+      if (np.instanceTypes || np.amiType) {
+        const note = np.instanceTypes && np.amiType ? undefined : `${np.instanceTypes ? "AMI type" : "instance types"} inherited from ${inheritedFrom}`;
+        checkArchitecture(p, inherited, np.instanceTypes ? `${p}.instanceTypes` : undefined, np.amiType ? `${p}.amiType` : undefined, note);
+      }
       const name = `${pool.role}-${np.name}-${azSuffix(az, region)}`;
-      claimName(name, p);
-      pool.groups.push(spec(inherited, name, [az], subnets, np.nodeRoleArn ?? from.nodeRoleArn ?? nodeRoleDefault));
+      claimName(name, p, pool.role, true);
+      const group = spec(inherited, name, [az], subnets, np.nodeRoleArn ?? from.nodeRoleArn ?? nodeRoleDefault);
+      groupOrigin.set(group, { taintsPath: `${p}.taints`, ...(np.taints ? {} : { inheritedFrom }) });
+      pool.groups.push(group);
     }
   };
   for (const pool of toCreate.keys()) resolve(pool);
+
+  // Taints as EKS will hold them in each phase of the walk (steps/desired.ts poolsOf): the group's
+  // own, Cilium's startup taint on a group unchain creates, and what the phase sets on the role.
+  if (shapeOk("awsPoolTaintKey")) {
+    const awsKey = parsed.awsPoolTaintKey ?? DEFAULTS.awsPoolTaintKey;
+    const resolveTaint = (t: TaintTemplate): Taint => ({ key: t.key === AWS_POOL_TAINT_KEY ? awsKey : t.key, value: t.value, effect: t.effect });
+    const fmt = (t: Taint) => `${t.key}=${t.value ?? ""}:${t.effect}`;
+    const firstPhase = sandbox ? 0 : adoptedPhase;
+    for (const pool of pools)
+      for (const g of pool.groups) {
+        const origin = groupOrigin.get(g);
+        // One problem per taint list: a list already refused is not counted again.
+        if (!origin || r.problems.some((x) => x.key.startsWith(origin.taintsPath))) continue;
+        const startup = g.importId === undefined ? STARTUP_TAINT[pool.role] : undefined;
+        const own = origin.inheritedFrom ? `inherited from ${origin.inheritedFrom}` : "of its own";
+        const fixList = origin.inheritedFrom ? `set ${origin.taintsPath} to the taints this pool needs` : undefined;
+        for (const phase of PHASES) {
+          const rolePools = phase.pools[pool.role];
+          if (phase.phase < firstPhase || !rolePools) continue;
+          const added = [...(startup ? [resolveTaint(startup)] : []), ...rolePools.taints.map(resolveTaint)];
+          const total = g.taints.length + added.length;
+          if (total > EKS_TAINTS_PER_NODE_GROUP) {
+            r.add(
+              origin.taintsPath,
+              `node group ${g.nodeGroupName} would carry ${total} taints in phase ${phase.phase} (${phase.title}): ${g.taints.length} ${own} and ${added.length} that unchain adds (${added.map(fmt).join(", ")}); EKS allows at most ${EKS_TAINTS_PER_NODE_GROUP} per node group`,
+              fixList ?? `remove ${total - EKS_TAINTS_PER_NODE_GROUP} of the taints in ${origin.taintsPath}`,
+            );
+            break;
+          }
+          const clash = added.map((a) => ({ a, t: g.taints.find((t) => t.key === a.key && t.effect === a.effect) })).find((x) => x.t !== undefined);
+          if (clash) {
+            const { a } = clash;
+            r.add(
+              origin.taintsPath,
+              `node group ${g.nodeGroupName} has a taint ${a.key} with effect ${a.effect} (${own}), and unchain sets ${fmt(a)} on it in phase ${phase.phase} (${phase.title}); Kubernetes keeps one taint per key and effect, so EKS would refuse the node group`,
+              fixList ??
+                (pool.role === "aws" && a.key === awsKey
+                  ? `remove it from ${origin.taintsPath}, or set unchain:awsPoolTaintKey to a key no pool uses`
+                  : `remove it from ${origin.taintsPath}; unchain sets ${fmt(a)} itself`),
+            );
+            break;
+          }
+        }
+      }
+  }
 
   if (parsed.awsPoolTaintKey && (parsed.awsPoolTaintKey === CNI_LABEL || parsed.awsPoolTaintKey === AGENT_NOT_READY_TAINT_KEY))
     r.add(k("awsPoolTaintKey"), `"${parsed.awsPoolTaintKey}" is a taint key unchain already uses for another purpose`, "use your organisation's key, like example.com/cni");
@@ -559,6 +721,9 @@ export function validateStackConfig(
     for (const part of ["common", "eni"] as const)
       if (vals[part] && Object.keys(vals[part]!).length)
         r.add(`${k("ciliumValues")}.${part}`, `applies to an ENI release unchain installs, but the cluster was adopted with its ENI release running (phase ${adoptedPhase})`, `remove ciliumValues.${part}; the running release is adopted as Helm recorded it`);
+  // What decides whether and how Cilium runs is unchain's (config/owned.ts); placement the team narrows reaches the invariants.
+  for (const part of ["common", "chained", "eni"] as const)
+    for (const o of ownedValueOverrides(vals[part])) r.add(`${k("ciliumValues")}.${part}.${o.path}`, `is unchain's to set: it ${o.why}`, o.fix);
   // One egress interface pattern for every cilium pool on charts before 1.18 (eth+ on AL2, ens+ on AL2023).
   const cvVersion = parsed.ciliumChartVersion ?? DEFAULTS.ciliumChartVersion;
   const [cvMaj, cvMin] = cvVersion.split(".").map(Number);
@@ -588,6 +753,16 @@ export function validateStackConfig(
   if (cv.error) r.add(`${k("vpcCni")}.configurationValues`, cv.error, "write the configurationValues EKS holds for the add-on (aws eks describe-addon … configurationValues)");
   if (cv.values.nodeSelector !== undefined)
     r.add(`${k("vpcCni")}.configurationValues.nodeSelector`, "is not accepted by the vpc-cni add-on (its schema has no nodeSelector)", "remove it; unchain places aws-node with affinity");
+
+  // Placement (affinity, nodeSelector, tolerations) wherever Helm values or the add-on's configuration
+  // hold it: the phases read and narrow it, so a wrong shape is refused here (config/limits.ts).
+  const placement: Array<[string, unknown]> = [
+    [`${k("ciliumRelease")}.values`, parsed.ciliumRelease?.values],
+    ...(["common", "chained", "eni"] as const).map((part): [string, unknown] => [`${k("ciliumValues")}.${part}`, vals[part]]),
+    [`${k("vpcCni")}.configurationValues`, cv.values],
+    ...(parsed.nodeAgents ?? []).map((a, i): [string, unknown] => [`${k("nodeAgents")}[${i}].values`, a.values]),
+  ];
+  for (const [path, v] of placement) for (const sp of placementProblems(path, v)) r.add(sp.path, sp.message, sp.fix);
 
   const nodeAgents: NodeAgentConfig[] = [];
   const agentNames = new Set<string>();

@@ -7,7 +7,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { ClusterConfig } from "../config/types";
-import { validateStackConfig } from "../config/validate";
+import { OPAQUE_SECRET, validateStackConfig } from "../config/validate";
+import { OWNED_VALUES } from "../config/owned";
 import { desiredState, desiredWalk, PhaseState } from "../steps/desired";
 import { checkOwnership, checkWalk } from "../steps/invariants";
 import { PHASES } from "../steps/phases";
@@ -226,6 +227,38 @@ function setPath(v: Obj, path: string, value: unknown): Obj {
 }
 
 /** A small stack's raw keys with the rich release (for validation with one key added). */
+describe("overrides of what unchain owns", () => {
+  it("refuses every owned value path in every section of ciliumValues, naming the key and what to do instead", () => {
+    const leaf = (path: string, v: unknown): Obj => path.split(".").reduceRight<Obj>((acc, k) => ({ [k]: acc }), v as Obj);
+    for (const o of OWNED_VALUES)
+      for (const part of ["common", "chained", "eni"] as const) {
+        const { config, problems } = validateStackConfig("rich", { ...rawOf(), ciliumValues: { [part]: leaf(o.path, false) } });
+        const p = problems.find((x) => x.key === `unchain:ciliumValues.${part}.${o.path}`);
+        expect(config, `${part}.${o.path}`).to.equal(undefined);
+        expect(p?.message, `${part}.${o.path}`).to.match(/^is unchain's to set: it /);
+        expect(p?.fix, `${part}.${o.path}`).to.match(/^remove it/);
+      }
+  });
+
+  it("lets the team narrow placement with nodeSelector and tolerations, which the invariants judge", () => {
+    const { config, problems } = validateStackConfig("rich", { ...rawOf(), ciliumValues: { eni: { nodeSelector: { "kubernetes.io/os": "linux" }, tolerations: [{ operator: "Exists" }] } } });
+    expect(problems.filter((p) => p.key.startsWith("unchain:ciliumValues"))).to.deep.equal([]);
+    expect(config).to.not.equal(undefined);
+  });
+
+  it("every key the ENI release drops from the chained values as chaining-only is owned, or one the ENI release sets itself", () => {
+    const setByEni = ["enableIPv4Masquerade", "endpointRoutes", "autoDirectNodeRoutes", "ipam", "eni", "egressMasqueradeInterfaces"];
+    for (const k of CHAINING_ONLY_KEYS) expect(OWNED_VALUES.some((o) => o.path === k || o.path.startsWith(`${k}.`)) || setByEni.includes(k), k).to.equal(true);
+  });
+
+  it("accepts a secure value where a string goes, as an opaque secret", () => {
+    const raw = rawOf();
+    const { config, problems } = validateStackConfig("rich", { ...raw, ciliumValues: { common: { clustermesh: { apiserver: { tls: { key: { secure: "v1:AAAA" } } } } } } });
+    expect(problems).to.deep.equal([]);
+    expect((config!.cilium.values.common as Obj).clustermesh).to.deep.equal({ apiserver: { tls: { key: OPAQUE_SECRET } } });
+  });
+});
+
 function rawOf(): Obj {
   return {
     phase: 0,
