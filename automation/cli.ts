@@ -25,6 +25,11 @@ import { loadStack } from "../config/load";
 import { parse as parseYaml } from "yaml";
 import { describePause, pauseState, setPause } from "./driver/waves";
 
+/** Output of a command: scrubbed, as a review is, of every secret the process knows (the environment's, the stack files' ciphertexts). */
+function print(dir: string, text: string): void {
+  process.stdout.write(redact(text, knownSecrets(process.env, dir)) + "\n");
+}
+
 class UsageError extends Error {}
 
 /** The cluster, region and credentials a stack file names, to read its cluster again. */
@@ -194,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
         const plan = await planFleet(dir, sorted, { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, waveOf);
         // Scrubbed as a review is: a secret that reached a value (a token pasted into config) is never printed.
         const text = a.format === "json" ? JSON.stringify(plan, null, 2) : a.format === "markdown" ? renderMarkdown(plan) : renderTable(plan, { details: a.details ?? !a.all });
-        process.stdout.write(redact(text, knownSecrets(process.env, dir)) + "\n");
+        print(dir, text);
         exitCode = plan.ok ? 0 : 1;
       },
     )
@@ -271,8 +276,7 @@ export async function main(argv: string[]): Promise<number> {
         const dir = projectDir(a.cwd);
         const rows = await stackStatus(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
         const pause = pauseState(path.join(dir, ".unchain"));
-        if (a.json) process.stdout.write(JSON.stringify({ paused: pause ?? null, stacks: rows }, null, 2) + "\n");
-        else process.stdout.write(renderStatus(rows, pause ? describePause(pause) : undefined) + "\n");
+        print(dir, a.json ? JSON.stringify({ paused: pause ?? null, stacks: rows }, null, 2) : renderStatus(rows, pause ? describePause(pause) : undefined));
       },
     )
     .command(
@@ -339,8 +343,7 @@ export async function main(argv: string[]): Promise<number> {
         const kc = kubeConfigFor(stack, config, kubeAccess(a));
         const run = before !== undefined ? await runHealthGate(kc, config, before, "before") : await runHealthGate(kc, config, phase!, "after");
         const title = before !== undefined ? `health gate before phase ${before}` : `health gate after phase ${phase}`;
-        if (a.json) process.stdout.write(JSON.stringify({ stack, gate: title, passed: run.passed, results: run.results }, null, 2) + "\n");
-        else process.stdout.write(`${stack}: ${title}: ${run.passed ? "passed" : "FAILED"}\n${run.text}\n`);
+        print(dir, a.json ? JSON.stringify({ stack, gate: title, passed: run.passed, results: run.results }, null, 2) : `${stack}: ${title}: ${run.passed ? "passed" : "FAILED"}\n${run.text}`);
         exitCode = run.passed ? 0 : 1;
       },
     )
@@ -364,8 +367,8 @@ export async function main(argv: string[]): Promise<number> {
         const kc = kubeConfigFor(a.stack, config, kubeAccess(a));
         const role = a.role === "aws" ? "aws" : "chained";
         if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
-        const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => process.stdout.write(l + "\n") });
-        process.stdout.write(r.message + "\n");
+        const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
+        print(dir, r.message);
         exitCode = r.ok ? 0 : 1;
       },
     )
@@ -412,8 +415,11 @@ export async function main(argv: string[]): Promise<number> {
       "Flip the pause switch: running stacks finish the phase they are in, nothing new starts (also for runs already going)",
       (y) => y.option("reason", { type: "string", describe: "Why, for the others" }),
       (a) => {
-        const dir = path.join(projectDir(a.cwd), ".unchain");
-        setPause(dir, { since: new Date().toISOString(), operator: operatorName(), ...(a.reason ? { reason: a.reason } : {}) });
+        const project = projectDir(a.cwd);
+        const dir = path.join(project, ".unchain");
+        // The reason is read by everyone: a token pasted into it is kept out of the switch file.
+        const reason = a.reason ? redact(a.reason, knownSecrets(process.env, project)) : undefined;
+        setPause(dir, { since: new Date().toISOString(), operator: operatorName(), ...(reason ? { reason } : {}) });
         process.stdout.write(`paused. Running stacks finish their current phase; nothing new starts until unchain unpause.\n`);
       },
     )
@@ -422,10 +428,11 @@ export async function main(argv: string[]): Promise<number> {
       "Flip the pause switch back; run advance again to go on",
       (y) => y,
       (a) => {
-        const dir = path.join(projectDir(a.cwd), ".unchain");
+        const project = projectDir(a.cwd);
+        const dir = path.join(project, ".unchain");
         const was = pauseState(dir);
         setPause(dir, undefined);
-        process.stdout.write(was ? `unpaused (${describePause(was).split(";")[0]}). Run the same advance again to go on.\n` : "was not paused.\n");
+        print(project, was ? `unpaused (${describePause(was).split(";")[0]}). Run the same advance again to go on.` : "was not paused.");
       },
     )
     .demandCommand(1, "say what to do, e.g. unchain plan --all")

@@ -124,7 +124,7 @@ describe("unchain plan over random mutations of the example stack files", functi
     expect(r.out).to.not.match(STACK_FRAME);
   });
 
-  it("never prints a secret, in any format: a token pasted into values, a secure value, the passphrase", async () => {
+  it("never prints a secret, in any format of plan or status: a token pasted into values or a pause reason, a secure value, the passphrase", async () => {
     const stack = STACKS.find((s) => fs.existsSync(path.join(PROJECT, "adopted", `${s}.yaml`)))!;
     const pasted = "ghp_PastedTokenThatMustNeverBePrinted0001";
     const secureText = "v1:U2VjdXJlQ2lwaGVydGV4dE5ldmVyUHJpbnRlZA==";
@@ -137,6 +137,12 @@ describe("unchain plan over random mutations of the example stack files", functi
       const r = await unchain(dir, ["plan", "-s", stack, "--format", format, "--from", "0"], { PULUMI_CONFIG_PASSPHRASE: passphrase, GITHUB_TOKEN: pasted });
       expect([0, 1], r.out).to.include(r.code);
       for (const secret of [pasted, secureText.slice(3), passphrase]) expect(r.out, `${format} shows ${secret}`).to.not.include(secret);
+    }
+    // The other commands that read the stack file without a cluster: status, plain and JSON, and a pause reason.
+    for (const args of [["status"], ["status", "--json"], ["pause", "--reason", `rotating ${pasted}`], ["status"], ["unpause"]]) {
+      const r = await unchain(dir, args, { PULUMI_CONFIG_PASSPHRASE: passphrase, GITHUB_TOKEN: pasted });
+      expect(r.code, `${args.join(" ")}: ${r.out}`).to.be.oneOf([0, 1]);
+      for (const secret of [pasted, secureText.slice(3), passphrase]) expect(r.out, `${args.join(" ")} shows ${secret}`).to.not.include(secret);
     }
   });
 });
