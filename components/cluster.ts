@@ -67,7 +67,9 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     if (state.cilium) {
       // An Output only at the leaf that holds it (the ARN of a role created in the same phase): it is
       // unknown in a preview, and the rest of the values can still be read and gated.
-      const values = withLeaves(state.cilium.values, [[["eni", "iamRole"], CREATED_OPERATOR_ROLE, operatorRole?.arn]]);
+      const release = state.cilium.release;
+      const secret = secretPaths(config.secretKeys, [/^unchain:ciliumRelease\.values\./, new RegExp(`^unchain:ciliumValues\\.(common|${release})\\.`)]);
+      const values = asSecretAt(withLeaves(state.cilium.values, [[["eni", "iamRole"], CREATED_OPERATOR_ROLE, operatorRole?.arn]]) as Values, secret);
       cilium = keep(
         args.kubernetes.ciliumRelease(
           `${name}-cilium-${state.cilium.release}`,
@@ -95,13 +97,39 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     }
 
     for (const agent of state.nodeAgents) {
-      const agentConfig = config.nodeAgents.find((a) => a.name === agent.name)!;
+      const i = config.nodeAgents.findIndex((a) => a.name === agent.name);
+      const own = config.nodeAgents[i];
+      const agentConfig = { ...own, values: asSecretAt(own.values, secretPaths(config.secretKeys, [new RegExp(`^unchain:nodeAgents\\[${i}\\]\\.values\\.`)])) as Values };
       keep(args.kubernetes.nodeAgent(`${name}-${agent.name}`, agentConfig, agent.roles, at()));
     }
     this.nodeGroupNames = pulumi.all(pools.map((p) => p.nodeGroupNames)).apply((n) => n.flat());
     this.applied = pulumi.all(made.flatMap((m) => m.done)).apply(() => state.phase);
     this.registerOutputs({});
   }
+}
+
+/** The value paths (`["hubble", "tls", "key"]`) of the secret keys under one of `prefixes`. */
+export function secretPaths(keys: string[], prefixes: RegExp[]): string[][] {
+  return keys.flatMap((k) => {
+    const p = prefixes.find((re) => re.test(k));
+    return p ? [k.replace(p, "").split(/\.|\[(\d+)\]/).filter((x) => x !== undefined && x !== "")] : [];
+  });
+}
+
+/**
+ * `values` with the leaf at each path made a Pulumi secret: the engine encrypts it in the state and
+ * shows `[secret]` in previews and update plans, and the rest of the values stay readable to the gate.
+ */
+export function asSecretAt(values: Values, paths: string[][]): Values {
+  // Copied along each path only: other leaves may be Outputs already (a created role's ARN).
+  const at = (o: unknown, p: string[]): unknown => {
+    if (!p.length) return pulumi.secret(o);
+    if (typeof o !== "object" || o === null || !(p[0] in o)) return o;
+    const copy: Record<string, unknown> = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...(o as Record<string, unknown>) };
+    copy[p[0]] = at(copy[p[0]], p.slice(1));
+    return copy;
+  };
+  return paths.reduce<Values>((v, p) => at(v, p) as Values, values);
 }
 
 /** `values` with each placeholder at its path replaced by the Output that holds the real value (where there is one). */

@@ -2,13 +2,16 @@
  * The Pulumi program: one cluster at the phase its stack config names. `index.ts` runs it for
  * `pulumi up`; `unchain plan` runs the very same function under mocks for every phase.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { formatProblems } from "../config/problems";
 import { runtimeAwsKeys, runtimeConfig } from "../config/runtime";
 import { AwsAccess, ClusterConfig } from "../config/types";
-import { validateStackConfig } from "../config/validate";
+import { loadStack } from "../config/load";
+import { secureLeafKeys, validateStackConfig } from "../config/validate";
 import { desiredWalk } from "../steps/desired";
 import { checkWalk, describeViolation, Violation } from "../steps/invariants";
 import { helmSettingsOf, prepareHelmEnvironment } from "../live/chartRepository";
@@ -32,11 +35,16 @@ export function refusal(stack: string, violations: Violation[]): string {
   ].join("\n");
 }
 
-/** Validates the stack's config and the whole walk 0-6; throws a RunError (no stack trace) if either fails. */
-export function loadCheckedConfig(): ClusterConfig {
+/**
+ * Validates the stack's config and the whole walk 0-6; throws a RunError (no stack trace) if either
+ * fails. The engine hands the program secure values decrypted; which leaves were `secure:` the stack
+ * file in `projectDir` says, so that they stay secret in the resources they reach.
+ */
+export function loadCheckedConfig(projectDir?: string): ClusterConfig {
   const stack = pulumi.getStack();
   const { config, problems } = validateStackConfig(stack, runtimeConfig(), undefined, runtimeAwsKeys());
   if (!config) throw new pulumi.RunError(formatProblems(stack, `Pulumi.${stack}.yaml`, problems));
+  if (projectDir && fs.existsSync(path.join(projectDir, `Pulumi.${stack}.yaml`))) config.secretKeys = secureLeafKeys(loadStack(projectDir, stack).raw);
   const violations = checkWalk(desiredWalk(config));
   if (violations.length) throw new pulumi.RunError(refusal(stack, violations));
   return config;
@@ -105,7 +113,7 @@ export interface ProgramOptions {
 }
 
 export async function clusterProgram(opts: ProgramOptions = {}): Promise<StackOutputs> {
-  const config = loadCheckedConfig();
+  const config = loadCheckedConfig(opts.projectDir);
   if (opts.projectDir) await withHelmEnvironment(config, opts.projectDir);
   // An explicit provider does not read the stack's aws:* keys (pulumi-aws issue 1307): hand them over.
   const awsProvider = new aws.Provider("aws", {

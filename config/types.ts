@@ -167,6 +167,8 @@ export interface ClusterConfig {
   sandbox: boolean;
   /** Kubernetes version of a sandbox cluster. */
   kubernetesVersion: string;
+  /** Keys of `secure:` values in the stack file (`unchain:ciliumValues.common.x.y`): kept secret wherever they go. */
+  secretKeys: string[];
 }
 
 export const poolsOfRole = (config: ClusterConfig, role: PoolRole): PoolConfig[] => config.pools.filter((p) => p.role === role);

@@ -254,6 +254,13 @@ function isSecureLeaf(v: unknown): v is { secure: string } {
   return isObj(v) && Object.keys(v).length === 1 && typeof v.secure === "string";
 }
 
+/** The keys of the secure leaves of a stack's raw `unchain:*` config (`unchain:ciliumValues.common.x`). */
+export function secureLeafKeys(raw: Record<string, unknown>): string[] {
+  const found: string[] = [];
+  openSecrets(raw, "", found);
+  return found;
+}
+
 /** The config with every secure leaf replaced by OPAQUE_SECRET, and the keys where they were. */
 function openSecrets(v: unknown, key: string, found: string[]): unknown {
   if (isSecureLeaf(v)) {
@@ -279,6 +286,7 @@ export function validateStackConfig(
   const secrets: string[] = [];
   const opened = openSecrets(raw, "", secrets) as Record<string, unknown>;
   const out = validateOpen(stack, opened, origin, aws);
+  if (out.config) out.config.secretKeys = secrets;
   const secretAt = (key: string) => secrets.find((s) => key === s || key.startsWith(`${s}.`) || key.startsWith(`${s}[`));
   return {
     ...out,
@@ -810,6 +818,7 @@ function validateOpen(
       nodeAgents,
       sandbox,
       kubernetesVersion: parsed.kubernetesVersion ?? DEFAULTS.kubernetesVersion,
+      secretKeys: [],
     },
   };
 }

@@ -1,4 +1,7 @@
+import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
+import { asSecretAt, secretPaths } from "../components/cluster";
+import { Values } from "../steps/values";
 import { evaluateProgram, Evaluation } from "../automation/plan/evaluate";
 import { pinDaemonSetProps, pinDaemonSets } from "../components/daemonSetAffinity";
 import { NodeAgent } from "../components/nodeAgent";
@@ -156,5 +159,30 @@ describe("components register under unchain:index type tokens", () => {
     const ev = await evaluateStack("dev", 4);
     const tokens = ev.resources.filter((r) => !r.custom && r.type.startsWith("unchain:")).map((r) => r.type);
     expect(new Set(tokens)).to.include.keys("unchain:index:ClusterAtPhase", "unchain:index:NodePool", "unchain:index:CiliumRelease", "unchain:index:VpcCniAddon", "unchain:index:CiliumOperatorRole", "unchain:index:Sandbox");
+  });
+});
+
+describe("secure values in the stack file stay secret in what they reach", () => {
+  const isSecret = (v: unknown) => (pulumi.Output.isInstance(v) ? pulumi.isSecret(v as pulumi.Output<unknown>) : Promise.resolve(false));
+
+  it("maps the stack file's secure keys to paths in a release's or a node agent's values", () => {
+    const keys = ["unchain:ciliumValues.common.clustermesh.apiserver.tls.key", "unchain:ciliumValues.chained.x", "unchain:ciliumRelease.values.hubble.tls.server.key", "unchain:nodeAgents[1].values.auth.tokens[0]"];
+    expect(secretPaths(keys, [/^unchain:ciliumRelease\.values\./, /^unchain:ciliumValues\.(common|eni)\./])).to.deep.equal([
+      ["clustermesh", "apiserver", "tls", "key"],
+      ["hubble", "tls", "server", "key"],
+    ]);
+    expect(secretPaths(keys, [/^unchain:nodeAgents\[1\]\.values\./])).to.deep.equal([["auth", "tokens", "0"]]);
+  });
+
+  it("makes only those leaves Pulumi secrets, keeping the other leaves and Outputs as they are", async () => {
+    const arn = pulumi.output("arn:aws:iam::123456789012:role/op");
+    const values = { clustermesh: { apiserver: { tls: { key: "pem", cert: "crt" } } }, eni: { iamRole: arn }, list: ["a", "b"] };
+    const out = asSecretAt(values as unknown as Values, [["clustermesh", "apiserver", "tls", "key"], ["list", "1"], ["not", "there"]]) as unknown as typeof values;
+    expect(await isSecret(out.clustermesh.apiserver.tls.key)).to.equal(true);
+    expect(await isSecret(out.list[1])).to.equal(true);
+    expect(out.clustermesh.apiserver.tls.cert).to.equal("crt");
+    expect(out.list[0]).to.equal("a");
+    expect(out.eni.iamRole).to.equal(arn);
+    expect(values.clustermesh.apiserver.tls.key, "the input is not changed").to.equal("pem");
   });
 });
