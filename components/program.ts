@@ -13,6 +13,8 @@ import { AwsAccess, ClusterConfig } from "../config/types";
 import { loadStack } from "../config/load";
 import { secureLeafKeys, validateStackConfig } from "../config/validate";
 import { desiredWalk } from "../steps/desired";
+import { isPhaseNumber } from "../steps/phases";
+import { describeReverse } from "../steps/reverse";
 import { checkWalk, describeViolation, Violation } from "../steps/invariants";
 import { helmSettingsOf, prepareHelmEnvironment } from "../live/chartRepository";
 import { ClusterAtPhase } from "./cluster";
@@ -112,8 +114,35 @@ export interface ProgramOptions {
   projectDir?: string;
 }
 
+/**
+ * Refuses to run a phase below the one the stack's backend says is applied (its own `appliedPhase`
+ * output, read through a StackReference to itself): running an earlier phase is no way back (a
+ * `pulumi up` of phase 4 on a phase-5 cluster puts NoExecute back on populated cilium pools and
+ * evicts all their pods at once), whether a merged pull request lowered `unchain:phase` or someone
+ * ran `pulumi up` by hand. Only with the real engine (`projectDir` given): the offline plan has no backend.
+ */
+export async function refuseGoingBack(config: ClusterConfig): Promise<void> {
+  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  const applied: unknown = await self.getOutputValue("appliedPhase");
+  if (!isPhaseNumber(applied) || applied <= config.phase) return;
+  // The one way past: the cluster was taken back by hand, step by step, and the stack is to record it.
+  const ack = `${config.stack}:${config.phase}`;
+  if (process.env.UNCHAIN_ROLLED_BACK === ack) {
+    await pulumi.log.warn(`UNCHAIN_ROLLED_BACK=${ack}: phase ${config.phase} is applied on a stack that was at ${applied}, as the cluster was taken back by hand`);
+    return;
+  }
+  throw new pulumi.RunError(
+    [
+      `stack ${config.stack}: Pulumi.${config.stack}.yaml says unchain:phase ${config.phase}, but phase ${applied} is applied (the backend's state). Running phase ${config.phase} would not undo phase ${applied}; nothing was changed.`,
+      describeReverse(applied, config.phase),
+      `Put unchain:phase back to ${applied}. See "Going back" in the README. Only if the cluster was taken back to phase ${config.phase} by hand, step by step as above, run again with UNCHAIN_ROLLED_BACK=${ack} so that the stack records it.`,
+    ].join("\n"),
+  );
+}
+
 export async function clusterProgram(opts: ProgramOptions = {}): Promise<StackOutputs> {
   const config = loadCheckedConfig(opts.projectDir);
+  if (opts.projectDir) await refuseGoingBack(config);
   if (opts.projectDir) await withHelmEnvironment(config, opts.projectDir);
   // An explicit provider does not read the stack's aws:* keys (pulumi-aws issue 1307): hand them over.
   const awsProvider = new aws.Provider("aws", {

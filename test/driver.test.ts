@@ -8,6 +8,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
+import { driverEnvironment } from "../automation/driver/environment";
+import { writePhase } from "../automation/driver/stackFile";
+import { openStack } from "../automation/driver/stacks";
+import { program as simProgram } from "./fixtures/simProgram";
 import {
   alive,
   BIN,
@@ -303,6 +307,44 @@ describe("the driver, against the real Pulumi engine", function () {
     const rows = (JSON.parse(status.stdout) as { stacks: Array<{ stack: string; applied: number; inFile: number; target: number; lastResult: string }> }).stacks;
     expect(rows.find((x) => x.stack === "y1")).to.include({ applied: 0, inFile: 0, target: 0 });
     expect(rows.find((x) => x.stack === "y1")!.lastResult).to.match(/^phase 1 gate ok \(dry run\)/);
+  });
+
+  it("going back is refused: advance below the applied phase, and a by-hand up of a lowered phase, change nothing and say what going back means", async () => {
+    const p = simProject([{ name: "w", stacks: ["b1"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "3", "--yes"])).code).to.equal(0);
+    const before = ledger(p).length;
+    const file = fs.readFileSync(path.join(p.dir, "Pulumi.b1.yaml"), "utf8");
+
+    const r = await runDriverCli(p, ["advance", "-s", "b1", "--to", "1", "--yes"]);
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    expect(r.stdout).to.contain("b1 is at phase 3; --to 1 would go back");
+    expect(r.stdout, "the reverse steps, from the data").to.contain("3→2, in 1 step");
+    expect(r.stdout, "and where it stops").to.match(/2→1: cannot be undone: phase 2 removed the chained node groups/);
+    expect(fs.readFileSync(path.join(p.dir, "Pulumi.b1.yaml"), "utf8")).to.equal(file);
+
+    // A merged pull request lowered unchain:phase, and someone runs the program through the engine by hand.
+    writePhase(p.dir, "b1", 2);
+    const cli = driverEnv(p);
+    const env = driverEnvironment(p.dir, cli);
+    const forCli = Object.fromEntries(Object.entries(cli).filter(([k, v]) => v !== undefined && /^(PULUMI_|UNCHAIN_)/.test(k))) as Record<string, string>;
+    const stack = await openStack({ ...env, envVars: { ...env.envVars, ...forCli } }, "b1", () => simProgram({ projectDir: p.dir }));
+    let error = "";
+    await stack.up().catch((e: Error) => (error = e.message));
+    expect(error, error).to.contain("Pulumi.b1.yaml says unchain:phase 2, but phase 3 is applied");
+    expect(error).to.contain("Going back from phase 3 (aws-node pinned) to 2 (chained pools gone)");
+    expect(error).to.contain("UNCHAIN_ROLLED_BACK=b1:2");
+    expect(ledger(p).length, "nothing was changed").to.equal(before);
+    expect(appliedPhaseInBackend(p, "b1")).to.equal(3);
+
+    // The cluster was taken back by hand (3→2: aws-node on every node again): the stack records it when told so.
+    process.env.UNCHAIN_ROLLED_BACK = "b1:2";
+    try {
+      await stack.up();
+    } finally {
+      delete process.env.UNCHAIN_ROLLED_BACK;
+    }
+    expect(appliedPhaseInBackend(p, "b1")).to.equal(2);
+    expect(ledger(p).slice(before).map((l) => `${l.kind} ${l.op}`), "phase 2's state: the add-on's affinity back to its default").to.include("addon update");
   });
 
   it("never prints a secret: not the passphrase, not a secret config value", async () => {

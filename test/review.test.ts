@@ -76,6 +76,23 @@ describe("unchain review (pull request comments)", function () {
     matchesSnapshot("review-phase-5-taint-swap", r.out);
   });
 
+  it("a lowered phase is a rollback, never a pass: the reverse steps and their risks, exit 1", () => {
+    // main has the stack at 5; the pull request puts it back to 4.
+    const dir = repo(["staging-eu-west-1"], [{ name: "staging", stacks: ["staging-eu-west-1"] }]);
+    edit(dir, "staging-eu-west-1", (d) => d.setIn(["config", "unchain:phase"], 5));
+    execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qam", "phase 5"], { cwd: dir, stdio: "ignore" });
+    edit(dir, "staging-eu-west-1", (d) => d.setIn(["config", "unchain:phase"], 4));
+    const r = review(dir, ["--changed-since", "HEAD"]);
+    expect(r.code, r.err).to.equal(1);
+    expect(r.out).to.contain("| staging-eu-west-1 | staging | 5 → 4 | 0 | 0 | 0 | 0 | ⛔ going back | – |");
+    expect(r.out).to.contain("<details open>");
+    expect(r.out).to.contain("5→4, in 2 steps:");
+    expect(r.out).to.contain("drain the cilium pools, then put the validation taint cni=cilium:NoExecute back");
+    expect(r.out, "no config problem: 4 is a phase the stack can be at").to.not.contain("Config problems");
+    expect(r.out).to.not.contain("✅ pass");
+    matchesSnapshot("review-rollback", r.out);
+  });
+
   it("a change that breaks an invariant is shown refused, open, with the invariant and the AZ; exit 1", () => {
     const dir = repo(["prod-eu-west-1"], [{ name: "canary", stacks: ["prod-eu-west-1"] }]);
     edit(dir, "prod-eu-west-1", (d) => {

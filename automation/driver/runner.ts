@@ -14,6 +14,7 @@ import { ConfigError } from "../../config/problems";
 import { ClusterConfig } from "../../config/types";
 import { validateStackConfig } from "../../config/validate";
 import { PHASES, PhaseNumber } from "../../steps/phases";
+import { describeReverse } from "../../steps/reverse";
 import { PoolRole } from "../../steps/roles";
 import { drainRole } from "../health/drain";
 import { gateSteps, KubeAccess, kubeConfigFor, runGateSteps, runHealthGate } from "../health/gate";
@@ -349,7 +350,13 @@ export async function advanceStack(ctx: RunContext, name: string, target: PhaseN
     if (from !== undefined && inFile === from + 1 && phases[0] === inFile)
       emit({ type: "note", stack: name, level: "info", message: `an earlier run set phase ${inFile} and did not finish applying it; completing it` });
     emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), ...(from !== undefined ? { from } : {}), target, phases });
-    if (phases.length === 0) return o.result({ ...base, status: "skipped", ...(from !== undefined && from > target ? { error: `already at phase ${from}, past the target` } : {}) });
+    // A target below the applied phase is going back: not what advance does, and never by accident.
+    if (from !== undefined && from > target) {
+      const error = `${name} is at phase ${from}; --to ${target} would go back. advance only goes forward, and no phase is undone by running an earlier one.\n${describeReverse(from as PhaseNumber, target)}\nSee "Going back" in the README.`;
+      ctx.audit.append({ action: "gate", stack: name, wave, phase: target, result: "refused", message: error });
+      return o.result({ ...base, status: "refused", phase: target, error });
+    }
+    if (phases.length === 0) return o.result({ ...base, status: "skipped" });
     if (ctx.apply) {
       const locked = await checkPulumiLocks(ctx, o, name, wave);
       if (locked) return o.result({ ...base, status: "locked", error: locked });

@@ -4,8 +4,9 @@
  * what each phase may change.
  */
 import { loadStack, projectDefaults, StackSource } from "../../config/load";
-import { Problem, UserError } from "../../config/problems";
+import { Problem } from "../../config/problems";
 import { validateStackConfig } from "../../config/validate";
+import { checkReverse, describeReverse, reverseWalk } from "../../steps/reverse";
 import { desiredWalk } from "../../steps/desired";
 import { checkWalk, Violation } from "../../steps/invariants";
 import { LAST_PHASE, PHASES, PhaseNumber } from "../../steps/phases";
@@ -50,6 +51,8 @@ export interface StackPlan {
   /** Why something was not checked, and the like. */
   notes: string[];
   steps: StepPlan[];
+  /** `--from` after `--to`: what going back means, step by step (never run by unchain, so never ok). */
+  reverse?: { from: PhaseNumber; to: PhaseNumber; text: string };
   ok: boolean;
 }
 
@@ -130,7 +133,13 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
   const from = Math.max(opts.from ?? config.phase, config.adoptedPhase);
   if (opts.from !== undefined && opts.from < config.adoptedPhase) base.notes.push(`adopted at phase ${config.adoptedPhase}: its walk starts there, not at ${opts.from}`);
   const to = opts.to ?? LAST_PHASE;
-  if (from > to) throw new UserError(`--from ${from} is after --to ${to}`);
+  if (from > to) {
+    // Going back: the reverse steps as data (steps/reverse.ts); unchain runs no phase backwards.
+    const notes = to < config.adoptedPhase ? [...base.notes, `adopted at phase ${config.adoptedPhase}: unchain never ran the phases below it on this cluster`] : base.notes;
+    // The invariants on each reverse step that can be taken, from a phase this cluster has been at.
+    const reverseViolations = reverseWalk(from as PhaseNumber, to).flatMap((st) => (st.from > config.adoptedPhase ? (checkReverse(config, st.from) ?? []) : []));
+    return { ...base, ...info, notes, violations: reverseViolations, ...(imports ? { imports } : {}), reverse: { from: from as PhaseNumber, to, text: describeReverse(from as PhaseNumber, to) }, ok: false };
+  }
   const evaluations = new Map<number, Evaluation>();
   const evaluate = async (phase: number) => {
     if (!evaluations.has(phase)) evaluations.set(phase, await evaluateProgram(stack, { ...src.pulumiConfig, "unchain:phase": String(phase) }, clusterProgram()));

@@ -92,6 +92,7 @@ function importCount(s: StackPlan): number {
 
 function stackStatus(s: StackPlan): string {
   if (s.problems.length) return `config: ${s.problems.length} problem(s)`;
+  if (s.reverse) return `going back ${s.reverse.from}→${s.reverse.to}: not run by unchain`;
   if (s.violations.length) return `REFUSED: ${s.violations.length} invariant(s) broken`;
   if (importCount(s)) return `IMPORT MISMATCH: ${importCount(s)} difference(s) from what runs`;
   return "ok";
@@ -101,6 +102,7 @@ function stackStatus(s: StackPlan): string {
 export function importLines(s: StackPlan, indent: string): string[] {
   const out: string[] = [];
   for (const n of s.notes) out.push(`${indent}note: ${n}`);
+  if (s.reverse) out.push(...s.reverse.text.split("\n").map((l) => `${indent}${l}`), `${indent}unchain runs no phase backwards: advance refuses a target below the applied phase, and the program refuses an earlier phase (see "Going back" in the README).`);
   if (!s.imports) return out;
   for (const m of s.imports.mismatches) {
     out.push(`${indent}✗ import ${m.resource} (${m.importId}): ${m.message}`);
@@ -135,8 +137,12 @@ function rows(plan: FleetPlan): Row[] {
   for (const s of plan.stacks) {
     const base = { stack: s.stack, wave: s.wave ?? "", at: s.currentPhase === undefined ? "?" : String(s.currentPhase), imports: s.problems.length ? "not checked" : importsColumn(s) };
     const inv = s.problems.length ? "not checked" : s.violations.length ? `BROKEN (${s.violations.map((v) => v.invariant).join(",")})` : "ok";
-    if (s.problems.length || s.violations.length) {
+    if (s.problems.length || (s.violations.length && !s.reverse)) {
       out.push({ ...base, step: "-", create: "", update: "", delete: "", replace: "", gate: s.problems.length ? "CONFIG ERROR" : "refused", invariants: inv });
+      continue;
+    }
+    if (s.reverse) {
+      out.push({ ...base, step: `${s.reverse.from}→${s.reverse.to}`, create: "", update: "", delete: "", replace: "", gate: "GOING BACK", invariants: inv });
       continue;
     }
     if (s.steps.length === 0) out.push({ ...base, step: "done", create: "", update: "", delete: "", replace: "", gate: "", invariants: inv });

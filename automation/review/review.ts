@@ -17,6 +17,7 @@ import { listStacks, loadStack } from "../../config/load";
 import { UserError } from "../../config/problems";
 import { loadWaves } from "../../config/waves";
 import { describeViolation } from "../../steps/invariants";
+import { describeReverse } from "../../steps/reverse";
 import { isPhaseNumber, LAST_PHASE, PhaseNumber } from "../../steps/phases";
 import { StackResult } from "../driver/events";
 import { changeLines } from "../plan/report";
@@ -38,6 +39,8 @@ export interface StackReview {
   gate: "pass" | "fail";
   invariants: "ok" | "broken" | "config error";
   live?: { status: StackResult["status"]; summary: string };
+  /** A lowered phase: what going back means (steps/reverse.ts). Never a pass. */
+  rollback?: string;
 }
 
 export interface Review {
@@ -98,6 +101,23 @@ export async function buildReview(dir: string, opts: ReviewOptions): Promise<Rev
     const src = loadStack(dir, stack);
     const now = isPhaseNumber(src.raw.phase) ? src.raw.phase : 0;
     const before = opts.base ? phaseAt(dir, opts.base, stack) : undefined;
+    if (before !== undefined && before > now) {
+      // Going back: unchain runs no phase backwards, and the program refuses an earlier phase than the applied one.
+      const plan = await planStack(dir, stack, { from: now, to: now });
+      out.push({
+        stack,
+        ...(waves.find((w) => w.stacks.includes(stack)) ? { wave: waves.find((w) => w.stacks.includes(stack))!.name } : {}),
+        from: before as PhaseNumber,
+        to: now,
+        why: opts.why?.get(stack) ?? `phase ${before} → ${now}: going back`,
+        plan,
+        counts: { create: 0, update: 0, delete: 0, replace: 0 },
+        gate: "fail",
+        invariants: plan.problems.length ? "config error" : plan.violations.length ? "broken" : "ok",
+        rollback: describeReverse(before as PhaseNumber, now),
+      });
+      continue;
+    }
     const moved = before !== undefined && before !== now;
     const from: PhaseNumber = moved ? (Math.min(before, now) as PhaseNumber) : now;
     const to: PhaseNumber = moved ? now : (Math.min(now + 1, LAST_PHASE) as PhaseNumber);
@@ -128,7 +148,7 @@ const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 function summaryRow(s: StackReview): string {
   const phase = s.from === s.to ? `${s.to}` : `${s.from} → ${s.to}`;
-  const gate = s.invariants === "config error" ? "⛔ config error" : s.invariants === "broken" ? "⛔ refused (invariant)" : s.gate === "pass" ? "✅ pass" : "⛔ fail";
+  const gate = s.rollback ? "⛔ going back" : s.invariants === "config error" ? "⛔ config error" : s.invariants === "broken" ? "⛔ refused (invariant)" : s.gate === "pass" ? "✅ pass" : "⛔ fail";
   const live = s.live ? (s.live.status === "previewed" ? "✅ previewed" : s.live.status === "skipped" ? "➖ skipped" : `⛔ ${s.live.status}`) : "–";
   return `| ${cell(s.stack)} | ${cell(s.wave ?? "")} | ${phase} | ${s.counts.create} | ${s.counts.update} | ${s.counts.delete} | ${s.counts.replace} | ${gate} | ${live} |`;
 }
@@ -146,6 +166,15 @@ function detail(s: StackReview): string[] {
     for (const v of s.plan.violations) lines.push(`- ${describeViolation(v)}`);
     lines.push("");
   }
+  if (s.rollback)
+    lines.push(
+      `**Going back: phase ${s.from} → ${s.to}.** unchain runs no phase backwards: \`unchain advance --to ${s.to}\` is refused on a stack at ${s.from}, and the program refuses to run phase ${s.to} there (a \`pulumi up\` by hand too), because running phase ${s.to} would not undo phase ${s.from}. What going back means, step by step, and its risks:`,
+      "",
+      "```",
+      s.rollback,
+      "```",
+      "",
+    );
   if (s.live) lines.push(`**Live preview** (pulumi preview through the driver): ${s.live.status} — ${s.live.summary}`, "");
   for (const st of s.plan.steps) {
     lines.push(`**Step ${st.from} → ${st.to} (${st.title})**: ${st.summary} — gate ${st.gate === "pass" ? "pass" : "**FAIL**"}`, "", "```diff");
@@ -158,7 +187,7 @@ function detail(s: StackReview): string[] {
 }
 
 function section(s: StackReview, body: string[] | undefined): string {
-  const state = s.invariants !== "ok" ? s.invariants : s.gate === "pass" ? "ok" : "gate fails";
+  const state = s.rollback ? "going back" : s.invariants !== "ok" ? s.invariants : s.gate === "pass" ? "ok" : "gate fails";
   return [
     `<!-- unchain-review:stack=${s.stack} -->`,
     `<details${s.gate === "pass" ? "" : " open"}><summary><b>${s.stack}</b> — phase ${s.from === s.to ? s.to : `${s.from} → ${s.to}`} — ${state}</summary>`,
