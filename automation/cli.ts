@@ -9,6 +9,7 @@ import yargs from "yargs";
 import { listStacks } from "../config/load";
 import { UserError } from "../config/problems";
 import { projectWaves } from "../config/waves";
+import { desiredState } from "../steps/desired";
 import { isPhaseNumber, PhaseNumber } from "../steps/phases";
 import { planFleet } from "./plan/plan";
 import { renderMarkdown, renderTable } from "./plan/report";
@@ -368,6 +369,14 @@ export async function main(argv: string[]): Promise<number> {
         const role = a.role === "aws" ? "aws" : "chained";
         if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
         const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
+        // No node of the role where the stack's phase has pools of it: the wrong cluster, or nodes that never joined.
+        const expected = desiredState(config, config.phase).pools.filter((p) => p.role === role).reduce((n, p) => n + p.size.desired, 0);
+        if (r.ok && r.nodes.length === 0 && expected > 0) {
+          print(dir, r.message);
+          print(dir, `but phase ${config.phase} of ${a.stack} has ${role} pools of ${expected} node(s): is this its cluster? Nothing was drained.`);
+          exitCode = 1;
+          return;
+        }
         print(dir, r.message);
         exitCode = r.ok ? 0 : 1;
       },

@@ -280,7 +280,8 @@ describe("health gates against a real API server", function () {
     await stage.setNodeReady(nodes[1].name, true);
     const check = await runDriverCli(p, ["check", "--stack", "hg1", "--kubeconfig", api.kubeconfigFile]);
     expect(check.code, check.stdout).to.equal(0);
-    expect(check.stdout.startsWith(`hg1: health gate after phase 0: passed\n✔ nodesReady: all ${nodes.length} nodes Ready\n`), check.stdout).to.equal(true);
+    const server = api.kubeconfig.getCurrentCluster()!.server;
+    expect(check.stdout.startsWith(`hg1: health gate after phase 0: passed\ncluster: context test, server ${server}\n✔ nodesReady: all ${nodes.length} nodes Ready\n`), check.stdout).to.equal(true);
   });
 
   it("with --drain, the driver drains the chained pools between phases 1 and 2, then goes on", async function () {

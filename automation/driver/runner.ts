@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { ConcurrentUpdateError, EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadStack } from "../../config/load";
-import { ConfigError } from "../../config/problems";
+import { ConfigError, UserError } from "../../config/problems";
 import { ClusterConfig } from "../../config/types";
 import { validateStackConfig } from "../../config/validate";
 import { PHASES, PhaseNumber } from "../../steps/phases";
@@ -81,10 +81,10 @@ async function healthBefore(ctx: RunContext, name: string, config: ClusterConfig
 }
 
 
-/** The error an operation reported, from its diagnostics; the CLI's full output never reaches the user. */
 /** The engine's own summary lines and the program's echo of a provider failure: noise beside the cause. */
 const ENGINE_NOISE = /^(update failed|preview failed|an unhandled error occurred:.*)$|resource monitor shut down|Unhandled exception|expected resource operations for .* but none were seen/i;
 
+/** The error an operation reported, from its diagnostics; the CLI's full output never reaches the user. */
 function errorText(diagnostics: string[], e: unknown, ctx: ExplainContext = {}): string {
   const lines = diagnostics.length ? diagnostics.map((d) => d.trim()) : engineErrorLines(e);
   const cause = lines.filter((l) => !ENGINE_NOISE.test(l.replace(/^error:\s*/, "")));
@@ -209,7 +209,11 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
     emit({ type: "step", stack: name, phase, step: "health" });
     const config = checkedConfig(env.projectDir, name);
     kube = { kc: kubeConfigFor(name, config, ctx.health.access), config };
-    const why = await healthBefore(ctx, name, config, kube.kc, phase);
+    // A cluster that cannot be read (VPN down, expired credentials, missing RBAC) fails the gate with the reason.
+    const why = await healthBefore(ctx, name, config, kube.kc, phase).catch((e: Error) => {
+      if (e instanceof UserError) return e.message;
+      throw e;
+    });
     audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `before phase ${phase}: passed` });
     if (why) {
       restore();
@@ -266,7 +270,10 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   if (error) return { status: "failed", changes: verdict.counts, error };
   if (kube) {
     emit({ type: "step", stack: name, phase, step: "health" });
-    const after = await runHealthGate(kube.kc, kube.config, phase, "after");
+    const after = await runHealthGate(kube.kc, kube.config, phase, "after").catch((e: Error) => {
+      if (e instanceof UserError) return { passed: false, results: [], text: e.message };
+      throw e;
+    });
     const why = after.passed ? undefined : `phase ${phase} was applied, but its health gate failed; the run stops here (fix the cluster, then run again: the gate is checked again before phase ${phase + 1}):\n${after.text}`;
     audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `after phase ${phase}: passed` });
     if (why) return { status: "failed", changes: verdict.counts, error: why };

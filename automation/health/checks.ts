@@ -66,6 +66,8 @@ const podName = (p: PodInfo) => `${p.namespace}/${p.name}`;
 const roleWord = (r: PoolRole) => `${r} pools (${CNI_LABEL}=${ROLE_LABEL[r]})`;
 
 function nodesReady(v: View): CheckResult {
+  // An API server with no nodes is no cluster of this migration: the wrong context, or nodes that never joined.
+  if (!v.snap.nodes.length) return failed("nodesReady", "the cluster has no nodes", ["no node is registered: is this the stack's cluster (context and server above)?"]);
   const bad = v.snap.nodes.filter((n) => !n.ready);
   if (!bad.length) return ok("nodesReady", `all ${v.snap.nodes.length} nodes Ready`);
   return failed("nodesReady", `${bad.length} of ${v.snap.nodes.length} nodes not Ready`, bad.map((n) => `${n.name}: ${n.readyReason ?? "not Ready"}`));
@@ -92,6 +94,12 @@ function poolsLabelledAndTainted(v: View, state: PhaseState, managedKeys: Set<st
     for (const t of n.taints.filter(isClosingTaint))
       if (managedKeys.has(t.key) && !want.some((x) => x.key === t.key && (x.value ?? "") === (t.value ?? "") && x.effect === t.effect))
         findings.push(`${n.name} (${group}): taint ${t.key}=${t.value ?? ""}:${t.effect} should be gone in phase ${state.phase}`);
+  }
+  // Every node group of the phase has its nodes: at least its minimum, and some where it wants some.
+  for (const pool of state.pools) {
+    const n = v.snap.nodes.filter((x) => x.labels[NODEGROUP_LABEL] === pool.nodeGroupName).length;
+    const floor = Math.max(pool.size.min, pool.size.desired > 0 ? 1 : 0);
+    if (n < floor) findings.push(`node group ${pool.nodeGroupName} has ${n} node${n === 1 ? "" : "s"}, fewer than ${pool.size.min > 0 ? `its minimum of ${pool.size.min}` : "the one it wants at least"}: nodes that did not join, or another cluster`);
   }
   if (!findings.length) return ok("poolsLabelledAndTainted", `${checked} nodes of ${state.pools.length} node groups carry the labels and taints of phase ${state.phase}`);
   return failed("poolsLabelledAndTainted", `${findings.length} label or taint differences on pool nodes`, findings);

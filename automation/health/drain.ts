@@ -8,6 +8,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { PoolRole, ROLE_LABEL } from "../../steps/roles";
 import { blockingPdbsOf, isWorkload, roleOf, selectorMatches } from "./checks";
+import { whereOf, withCluster } from "./access";
 import { NodeInfo, pdbInfo, PodInfo, podInfo, readCluster } from "./cluster";
 
 export interface DrainOptions {
@@ -81,7 +82,14 @@ async function drainNode(kc: k8s.KubeConfig, node: NodeInfo, opts: DrainOptions)
   }
 }
 
+/** Drains the pools of a role; a cluster that cannot be reached or refuses is a KubeAccessError naming context, server and fix. */
 export async function drainRole(kc: k8s.KubeConfig, opts: DrainOptions): Promise<DrainResult> {
+  const { context, server } = whereOf(kc);
+  opts.say(`cluster: context ${context}, server ${server}`);
+  return withCluster(kc, `drain of the ${opts.role} pools`, () => drainReachable(kc, opts));
+}
+
+async function drainReachable(kc: k8s.KubeConfig, opts: DrainOptions): Promise<DrainResult> {
   const snap = await readCluster(kc);
   const nodes = snap.nodes.filter((n) => roleOf(n) === opts.role).sort((a, b) => a.name.localeCompare(b.name));
   const what = `${opts.role} pools (cni=${ROLE_LABEL[opts.role]})`;

@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as k8s from "@kubernetes/client-node";
+import { whereOf, withCluster } from "./access";
 import { UserError } from "../../config/problems";
 import { ClusterConfig } from "../../config/types";
 import { desiredState } from "../../steps/desired";
@@ -70,8 +71,10 @@ export interface GateRun {
 
 /** Runs the checks of `steps` (drain steps only mark which role goes next) against the cluster now. */
 export async function runGateSteps(kc: k8s.KubeConfig, config: ClusterConfig, statePhase: PhaseNumber, steps: GateStep[]): Promise<GateRun> {
-  const results = runChecks(await readCluster(kc), desiredState(config, statePhase), steps, config.awsPoolTaintKey);
-  return { passed: gatePassed(results), results, text: describeResults(results) };
+  const snap = await withCluster(kc, `health gate of ${config.stack}`, () => readCluster(kc));
+  const results = runChecks(snap, desiredState(config, statePhase), steps, config.awsPoolTaintKey);
+  const { context, server } = whereOf(kc);
+  return { passed: gatePassed(results), results, text: `cluster: context ${context}, server ${server}\n${describeResults(results)}` };
 }
 
 export async function runHealthGate(kc: k8s.KubeConfig, config: ClusterConfig, phase: PhaseNumber, when: GateWhen): Promise<GateRun> {
