@@ -16,7 +16,7 @@ import { renderMarkdown, renderTable } from "./plan/report";
 import { driverEnvironment, operatorName } from "./driver/environment";
 import { checkedConfig } from "./driver/runner";
 import { appliedPhases } from "./driver/stacks";
-import { drainRole } from "./health/drain";
+import { drainRole, uncordonRole } from "./health/drain";
 import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
@@ -358,17 +358,26 @@ export async function main(argv: string[]): Promise<number> {
           .option("yes", { alias: "y", type: "boolean", default: false, describe: "Drain. Without it, say what would happen" })
           .option("nodes-at-once", { type: "number", default: 1, describe: "Nodes drained at the same time" })
           .option("timeout", { type: "number", default: 600, describe: "Seconds a node may take to empty" })
+          .option("force", { type: "boolean", default: false, describe: "Also evict pods no controller recreates, and pods whose volume is bound to their node (as kubectl drain --force: they are lost)" })
+          .option("delete-emptydir-data", { type: "boolean", default: false, describe: "Also evict pods with emptyDir volumes, whose data is deleted (as kubectl drain)" })
+          .option("undo", { type: "boolean", default: false, describe: "Uncordon the nodes of the role instead (the way back from a drain)" })
           .option("kubeconfig", { type: "string" })
           .option("context", { type: "string" })
           .example("$0 drain -s prod-eu-west-1 --role both", "what draining the chained pools would do")
-          .example("$0 drain -s prod-eu-west-1 --role both --yes", "drain them"),
+          .example("$0 drain -s prod-eu-west-1 --role both --yes", "drain them")
+          .example("$0 drain -s prod-eu-west-1 --role both --undo", "put them back in service"),
       async (a) => {
         const dir = projectDir(a.cwd);
         const config = checkedConfig(dir, a.stack);
         const kc = kubeConfigFor(a.stack, config, kubeAccess(a));
         const role = a.role === "aws" ? "aws" : "chained";
         if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
-        const r = await drainRole(kc, { role, apply: a.yes, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
+        if (a.undo) {
+          const back = await uncordonRole(kc, role, (l) => print(dir, l));
+          print(dir, back.length ? `uncordoned ${back.length} node(s) of the ${role} pools` : `no cordoned node in the ${role} pools`);
+          return;
+        }
+        const r = await drainRole(kc, { role, apply: a.yes, force: a.force, deleteEmptyDirData: a["delete-emptydir-data"], nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
         // No node of the role where the stack's phase has pools of it: the wrong cluster, or nodes that never joined.
         const expected = desiredState(config, config.phase).pools.filter((p) => p.role === role).reduce((n, p) => n + p.size.desired, 0);
         if (r.ok && r.nodes.length === 0 && expected > 0) {

@@ -7,7 +7,7 @@ import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { CheckResult, describeResults, gatePassed, runChecks } from "../automation/health/checks";
 import { readCluster } from "../automation/health/cluster";
-import { drainRole } from "../automation/health/drain";
+import { drainRole, uncordonRole } from "../automation/health/drain";
 import { ClusterConfig } from "../config/types";
 import { projectDefaults } from "../config/load";
 import { validateStackConfig } from "../config/validate";
@@ -358,6 +358,37 @@ describe("health gates against a real API server", function () {
       } finally {
         stop();
       }
+    });
+
+    it("refuses, before any cordon, pods kubectl drain refuses and pods bound to their node, naming each with the flag that allows it; uncordon puts the nodes back", async () => {
+      const { nodes } = await settled(stage, 1);
+      const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+      await stage.pod({ name: "by-hand", node: chained[0], bare: true });
+      await stage.pod({ name: "cache", node: chained[0], emptyDir: "scratch" });
+      await stage.localVolume("default", "db-data", chained[1]);
+      await stage.pod({ name: "db-0", node: chained[1], claim: "db-data" });
+      lines.length = 0;
+      for (const apply of [false, true]) {
+        const r = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply });
+        expect(r.ok).to.equal(false);
+        expect(r.message).to.match(/refused before any eviction: 3 pod\(s\)/);
+      }
+      expect(lines).to.include("  refused: default/by-hand has no controller: evicted, nothing recreates it. Pass --force to evict it anyway (it is gone for good)");
+      expect(lines).to.include("  refused: default/cache has emptyDir volume(s) scratch: their data is deleted with the pod. Pass --delete-emptydir-data to evict it anyway");
+      expect(lines.some((l) => l.startsWith(`  refused: default/db-0 uses PersistentVolume local-db-data (claim db-data), bound to node ${chained[1]}`))).to.equal(true);
+      expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable), "nothing cordoned").to.deep.equal([]);
+
+      const stop = kubelet();
+      try {
+        const r = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true, force: true, deleteEmptyDirData: true });
+        expect(r.ok, r.message).to.equal(true);
+        expect(r.drained).to.deep.equal(chained);
+      } finally {
+        stop();
+      }
+      const back = await uncordonRole(api.kubeconfig, "chained", () => undefined);
+      expect(back.sort()).to.deep.equal([...chained].sort());
+      expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable)).to.deep.equal([]);
     });
 
     it("stops at a pod a PodDisruptionBudget protects, naming both; run again once the budget allows, it finishes", async () => {

@@ -26,6 +26,12 @@ export interface PodSpec {
   daemonSet?: string;
   hostNetwork?: boolean;
   ready?: boolean;
+  /** No controller (a pod created by hand); otherwise a workload pod is owned by a ReplicaSet. */
+  bare?: boolean;
+  /** An emptyDir volume of this name. */
+  emptyDir?: string;
+  /** A PersistentVolumeClaim of this name, mounted. */
+  claim?: string;
 }
 
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -91,12 +97,17 @@ export class Stage {
   async pod(p: PodSpec): Promise<void> {
     const namespace = p.daemonSet ? "kube-system" : (p.namespace ?? "default");
     await this.namespace(namespace);
-    const owner = p.daemonSet ? [{ apiVersion: "apps/v1", kind: "DaemonSet", name: p.daemonSet, uid: "00000000-0000-0000-0000-000000000000", controller: true }] : undefined;
+    const owner = p.daemonSet
+      ? [{ apiVersion: "apps/v1", kind: "DaemonSet", name: p.daemonSet, uid: "00000000-0000-0000-0000-000000000000", controller: true }]
+      : p.bare
+        ? undefined
+        : [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: `${p.name}-rs`, uid: "00000000-0000-0000-0000-000000000001", controller: true }];
+    const volumes = [...(p.emptyDir ? [{ name: p.emptyDir, emptyDir: {} }] : []), ...(p.claim ? [{ name: "data", persistentVolumeClaim: { claimName: p.claim } }] : [])];
     await this.core.createNamespacedPod({
       namespace,
       body: {
         metadata: { name: p.name, labels: { ...(p.daemonSet ? { "k8s-app": p.daemonSet } : {}), ...p.labels }, ...(owner ? { ownerReferences: owner } : {}) },
-        spec: { nodeName: p.node, hostNetwork: p.hostNetwork ?? false, containers: [{ name: "c", image: "app:test" }] },
+        spec: { nodeName: p.node, hostNetwork: p.hostNetwork ?? false, containers: [{ name: "c", image: "app:test" }], ...(volumes.length ? { volumes } : {}) },
       },
     });
     const ready = p.ready ?? true;
@@ -104,6 +115,25 @@ export class Stage {
       { name: p.name, namespace, body: { status: { phase: "Running", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] } } },
       merge,
     );
+  }
+
+  /** A local PersistentVolume on `node` and a claim bound to it (the binder's work, done here). */
+  async localVolume(namespace: string, claim: string, node: string): Promise<void> {
+    const pv = `local-${claim}`;
+    await this.core.createPersistentVolume({
+      body: {
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: "1Gi" },
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: "local",
+          local: { path: "/mnt/disks/a" },
+          claimRef: { namespace, name: claim },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+        },
+      },
+    });
+    await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: { metadata: { name: claim }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "local", volumeName: pv, resources: { requests: { storage: "1Gi" } } } } });
   }
 
   /** A PDB with the status the disruption controller would compute (none runs here). */

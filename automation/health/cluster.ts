@@ -33,6 +33,12 @@ export interface PodInfo {
   /** A static pod's mirror: the kubelet owns it, eviction does not apply. */
   mirror: boolean;
   deleting: boolean;
+  /** Owned by a controller that makes a replacement (a ReplicaSet, StatefulSet, Job, …). */
+  controlled: boolean;
+  /** Its emptyDir volumes: their data goes with the pod. */
+  emptyDirs: string[];
+  /** The PersistentVolumeClaims it mounts. */
+  claims: string[];
 }
 
 export interface DaemonSetInfo {
@@ -127,6 +133,9 @@ export function podInfo(p: k8s.V1Pod): PodInfo {
     ...(owner ? { owner: { kind: owner.kind, name: owner.name } } : {}),
     mirror: p.metadata?.annotations?.["kubernetes.io/config.mirror"] !== undefined,
     deleting: p.metadata?.deletionTimestamp !== undefined,
+    controlled: (p.metadata?.ownerReferences ?? []).some((o) => o.controller === true),
+    emptyDirs: (p.spec?.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name),
+    claims: (p.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])),
   };
 }
 

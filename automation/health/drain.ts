@@ -15,6 +15,10 @@ export interface DrainOptions {
   role: PoolRole;
   /** false: only say what would happen. */
   apply: boolean;
+  /** Evict pods no controller will recreate (kubectl drain --force): they are gone for good. */
+  force?: boolean;
+  /** Evict pods with emptyDir volumes, whose data goes with them (kubectl drain --delete-emptydir-data). */
+  deleteEmptyDirData?: boolean;
   nodesAtOnce: number;
   perNodeTimeoutMs: number;
   pollMs?: number;
@@ -45,6 +49,45 @@ async function budgetsOf(policy: k8s.PolicyV1Api, pod: PodInfo): Promise<string[
     .map(pdbInfo)
     .filter((b) => selectorMatches(b.selector, pod.labels))
     .map((b) => `${b.namespace}/${b.name}`);
+}
+
+/**
+ * The pods of a drain that would be lost or lose data, each with the flag that allows it, as kubectl
+ * drain says them (k8s.io/kubectl/pkg/drain filters.go: unreplicatedFilter needs --force,
+ * localStorageFilter needs --delete-emptydir-data); and pods whose PersistentVolume is bound to their
+ * node (a local volume: its node affinity names the node), which could not start anywhere else.
+ */
+async function refusals(kc: k8s.KubeConfig, pods: PodInfo[], opts: DrainOptions): Promise<string[]> {
+  const out: string[] = [];
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  for (const p of pods) {
+    if (!p.controlled && !opts.force) out.push(`${name(p)} has no controller: evicted, nothing recreates it. Pass --force to evict it anyway (it is gone for good)`);
+    if (p.emptyDirs.length && !opts.deleteEmptyDirData) out.push(`${name(p)} has emptyDir volume(s) ${p.emptyDirs.join(", ")}: their data is deleted with the pod. Pass --delete-emptydir-data to evict it anyway`);
+    for (const claim of p.claims) {
+      const pvc = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: p.namespace }).catch(() => undefined);
+      const pvName = pvc?.spec?.volumeName;
+      const pv = pvName ? await core.readPersistentVolume({ name: pvName }).catch(() => undefined) : undefined;
+      const hostTerms = (pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).flatMap((t) => t.matchExpressions ?? []).filter((e) => e.key === "kubernetes.io/hostname");
+      if (pv && (pv.spec?.local || pv.spec?.hostPath || hostTerms.length) && !opts.force)
+        out.push(`${name(p)} uses PersistentVolume ${pvName} (claim ${claim}), bound to node ${p.node}: it could not start on any other node. Move its data first; --force evicts it anyway (it stays Pending)`);
+    }
+  }
+  return out;
+}
+
+/** Puts the nodes of a role back in service (kubectl uncordon): the way back from a drain. */
+export async function uncordonRole(kc: k8s.KubeConfig, role: PoolRole, say: (line: string) => void): Promise<string[]> {
+  const { context, server } = whereOf(kc);
+  say(`cluster: context ${context}, server ${server}`);
+  return withCluster(kc, `uncordon of the ${role} pools`, async () => {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const nodes = (await readCluster(kc)).nodes.filter((n) => roleOf(n) === role && n.unschedulable);
+    for (const n of nodes) {
+      await core.patchNode({ name: n.name, body: { spec: { unschedulable: false } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+      say(`${n.name}: uncordoned`);
+    }
+    return nodes.map((n) => n.name);
+  });
 }
 
 /** Evicts one pod, retrying while a budget refuses, until the deadline. */
@@ -95,6 +138,13 @@ async function drainReachable(kc: k8s.KubeConfig, opts: DrainOptions): Promise<D
   const what = `${opts.role} pools (cni=${ROLE_LABEL[opts.role]})`;
   const podsOf = (n: NodeInfo) => snap.pods.filter((p) => p.node === n.name && isWorkload(p));
   if (!nodes.length) return { ok: true, nodes: [], drained: [], message: `no nodes in ${what}: nothing to drain` };
+
+  // What kubectl drain refuses, and more: pods that would be lost, lose data, or could not start elsewhere.
+  const refused = await refusals(kc, nodes.flatMap(podsOf), opts);
+  if (refused.length) {
+    for (const r of refused) opts.say(`  refused: ${r}`);
+    return { ok: false, nodes: nodes.map((n) => n.name), drained: [], message: `drain of ${what} refused before any eviction: ${refused.length} pod(s) would be lost, lose data or could not start elsewhere (listed above); nothing was changed` };
+  }
 
   const blocking = blockingPdbsOf(snap, nodes.flatMap(podsOf));
   if (!opts.apply) {
