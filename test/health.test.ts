@@ -391,6 +391,29 @@ describe("health gates against a real API server", function () {
       expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable)).to.deep.equal([]);
     });
 
+    it("waits for the evicted pods' replacements to be Ready elsewhere before the next node, and stops naming the controller when they are not", async () => {
+      const { nodes } = await settled(stage, 1);
+      const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+      const rs = { metadata: { name: "api-rs", namespace: "default" }, spec: { replicas: 1, selector: { matchLabels: { app: "api" } }, template: { metadata: { labels: { app: "api" } }, spec: { containers: [{ name: "c", image: "app:test" }] } } } };
+      await stage.apps.createNamespacedReplicaSet({ namespace: "default", body: rs });
+      await stage.pod({ name: "api", node: chained[0], labels: { app: "api" } });
+      const setReady = (n: number) => stage.apps.patchNamespacedReplicaSetStatus({ name: "api-rs", namespace: "default", body: { status: { replicas: 1, readyReplicas: n } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      await setReady(0);
+      const stop = kubelet();
+      try {
+        const first = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true });
+        expect(first.ok).to.equal(false);
+        expect(first.drained, "the next node was not touched").to.deep.equal([]);
+        expect(first.message).to.contain(`stopped at ${chained[0]}: the replacements of its pods are not Ready elsewhere within 3 s: ReplicaSet default/api-rs has 0 of 1 replicas ready (it replaces default/api)`);
+        await setReady(1);
+        const again = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true });
+        expect(again.ok, again.message).to.equal(true);
+        expect(again.drained).to.deep.equal(chained);
+      } finally {
+        stop();
+      }
+    });
+
     it("stops at a pod a PodDisruptionBudget protects, naming both; run again once the budget allows, it finishes", async () => {
       const { nodes } = await settled(stage, 1);
       const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);

@@ -30,7 +30,7 @@ export interface DrainResult {
   nodes: string[];
   drained: string[];
   /** Why it stopped: the pod and the budget(s) that block it, or the pods that did not leave in time. */
-  stoppedAt?: { node: string; pod?: string; pdbs?: string[]; left?: string[] };
+  stoppedAt?: { node: string; pod?: string; pdbs?: string[]; left?: string[]; notReady?: string };
   message: string;
 }
 
@@ -119,10 +119,28 @@ async function drainNode(kc: k8s.KubeConfig, node: NodeInfo, opts: DrainOptions)
   // Evicted pods terminate on the node's kubelet; wait until they are gone.
   for (;;) {
     const left = await podsOnNode(core, node.name);
-    if (!left.length) return undefined;
+    if (!left.length) break;
     if (Date.now() >= deadline) return { node: node.name, left: left.map(name) };
     await sleep(pollMs);
   }
+  // Then their replacements must be Ready elsewhere before the next node goes: its controller has all its replicas ready again.
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const owners = [...new Map(pods.filter((p) => p.owner && (p.owner.kind === "ReplicaSet" || p.owner.kind === "StatefulSet")).map((p) => [`${p.owner!.kind}/${p.namespace}/${p.owner!.name}`, p])).values()];
+  for (const p of owners) {
+    for (;;) {
+      const read = p.owner!.kind === "ReplicaSet" ? apps.readNamespacedReplicaSet({ name: p.owner!.name, namespace: p.namespace }) : apps.readNamespacedStatefulSet({ name: p.owner!.name, namespace: p.namespace });
+      const o = await read.catch((e: { code?: number }) => {
+        if (e.code === 404) return undefined; // its owner is gone: nothing will replace it
+        throw e;
+      });
+      const want = o?.spec?.replicas ?? 0;
+      const ready = o?.status?.readyReplicas ?? 0;
+      if (!o || ready >= want) break;
+      if (Date.now() >= deadline) return { node: node.name, notReady: `${p.owner!.kind} ${p.namespace}/${p.owner!.name} has ${ready} of ${want} replicas ready (it replaces ${name(p)})` };
+      await sleep(pollMs);
+    }
+  }
+  return undefined;
 }
 
 /** Drains the pools of a role; a cluster that cannot be reached or refuses is a KubeAccessError naming context, server and fix. */
@@ -172,9 +190,12 @@ async function drainReachable(kc: k8s.KubeConfig, opts: DrainOptions): Promise<D
       }
     });
     if (stop) {
+      const waited = Math.round(opts.perNodeTimeoutMs / 1000);
       const why = stop.pod
-        ? `pod ${stop.pod} cannot be evicted: ${stop.pdbs?.length ? `PodDisruptionBudget ${stop.pdbs.join(", ")} allows no disruption` : "the API server refuses (429)"} (waited ${Math.round(opts.perNodeTimeoutMs / 1000)} s)`
-        : `${stop.left!.length} pod(s) did not leave ${stop.node} within ${Math.round(opts.perNodeTimeoutMs / 1000)} s: ${stop.left!.join(", ")}`;
+        ? `pod ${stop.pod} cannot be evicted: ${stop.pdbs?.length ? `PodDisruptionBudget ${stop.pdbs.join(", ")} allows no disruption` : "the API server refuses (429)"} (waited ${waited} s)`
+        : stop.notReady
+          ? `the replacements of its pods are not Ready elsewhere within ${waited} s: ${stop.notReady}`
+          : `${stop.left!.length} pod(s) did not leave ${stop.node} within ${waited} s (stuck terminating): ${stop.left!.join(", ")}`;
       return { ok: false, nodes: nodes.map((n) => n.name), drained, stoppedAt: stop, message: `drain of ${what} stopped at ${stop.node}: ${why}. Drained ${drained.length} of ${nodes.length} nodes; fix it and run again (drained nodes stay cordoned).` };
     }
   }
