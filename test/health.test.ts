@@ -414,6 +414,24 @@ describe("health gates against a real API server", function () {
       }
     });
 
+    it("refuses a drain the open nodes cannot hold, before any eviction: by requests against allocatable, overall and per AZ for pods bound there by their volumes", async () => {
+      const { nodes } = await settled(stage, 1);
+      const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+      const open = nodes.filter((n) => n.role === "aws").map((n) => n.name);
+      for (const n of nodes) await stage.allocatable(n.name, "2", "4Gi");
+      for (const n of open) await stage.core.patchNode({ name: n, body: { metadata: { labels: { "topology.kubernetes.io/zone": "eu-west-1b" } } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      await stage.pod({ name: "batch", node: chained[0], requests: { cpu: "20", memory: "1Gi" } });
+      await stage.zonalVolume("default", "pg-data", "eu-west-1a");
+      await stage.pod({ name: "pg-0", node: chained[1], claim: "pg-data", requests: { cpu: "500m", memory: "1Gi" } });
+      lines.length = 0;
+      const r = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true });
+      expect(r.ok).to.equal(false);
+      expect(r.message).to.contain("the open nodes cannot hold the pods that would move");
+      expect(lines).to.include(`  no room: AZ eu-west-1a: 1 pod(s) bound there by their volumes (default/pg-0) need 0.5 CPU, 1.0 GiB; the open nodes there have 0 CPU, 0.0 GiB free (short by 0.5 CPU, 1.0 GiB)`);
+      expect(lines.some((l) => /^ {2}no room: all AZs: the \d+ pod\(s\) to move need 20\.5 CPU, 2\.0 GiB; the open nodes there have \d+ CPU/.test(l)), lines.join("\n")).to.equal(true);
+      expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable), "nothing cordoned").to.deep.equal([]);
+    });
+
     it("stops at a pod a PodDisruptionBudget protects, naming both; run again once the budget allows, it finishes", async () => {
       const { nodes } = await settled(stage, 1);
       const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);

@@ -32,6 +32,8 @@ export interface PodSpec {
   emptyDir?: string;
   /** A PersistentVolumeClaim of this name, mounted. */
   claim?: string;
+  /** Container requests, as a manifest says them (`500m`, `1Gi`). */
+  requests?: { cpu?: string; memory?: string };
 }
 
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -107,7 +109,7 @@ export class Stage {
       namespace,
       body: {
         metadata: { name: p.name, labels: { ...(p.daemonSet ? { "k8s-app": p.daemonSet } : {}), ...p.labels }, ...(owner ? { ownerReferences: owner } : {}) },
-        spec: { nodeName: p.node, hostNetwork: p.hostNetwork ?? false, containers: [{ name: "c", image: "app:test" }], ...(volumes.length ? { volumes } : {}) },
+        spec: { nodeName: p.node, hostNetwork: p.hostNetwork ?? false, containers: [{ name: "c", image: "app:test", ...(p.requests ? { resources: { requests: p.requests } } : {}) }], ...(volumes.length ? { volumes } : {}) },
       },
     });
     const ready = p.ready ?? true;
@@ -115,6 +117,30 @@ export class Stage {
       { name: p.name, namespace, body: { status: { phase: "Running", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] } } },
       merge,
     );
+  }
+
+  /** What the kubelet would report a node offers pods (status.allocatable). */
+  async allocatable(name: string, cpu: string, memory: string): Promise<void> {
+    await this.core.patchNodeStatus({ name, body: { status: { allocatable: { cpu, memory, pods: "110" }, capacity: { cpu, memory, pods: "110" } } } }, merge);
+  }
+
+  /** An EBS-like PersistentVolume that lives in one AZ, and a claim bound to it. */
+  async zonalVolume(namespace: string, claim: string, zone: string): Promise<void> {
+    const pv = `ebs-${claim}`;
+    await this.core.createPersistentVolume({
+      body: {
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: "1Gi" },
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: "gp3",
+          csi: { driver: "ebs.csi.aws.com", volumeHandle: `vol-${claim}` },
+          claimRef: { namespace, name: claim },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.ebs.csi.aws.com/zone", operator: "In", values: [zone] }] }] } },
+        },
+      },
+    });
+    await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: { metadata: { name: claim }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "gp3", volumeName: pv, resources: { requests: { storage: "1Gi" } } } } });
   }
 
   /** A local PersistentVolume on `node` and a claim bound to it (the binder's work, done here). */

@@ -19,6 +19,25 @@ export interface NodeInfo {
   /** Why not, from the Ready condition. */
   readyReason?: string;
   unschedulable: boolean;
+  /** What the kubelet offers pods (status.allocatable): millicores and bytes; undefined where it reports none. */
+  allocatable?: Resources;
+}
+
+/** CPU in millicores, memory in bytes. */
+export interface Resources {
+  cpu: number;
+  memory: number;
+}
+
+/** A Kubernetes quantity (`500m`, `2`, `1Gi`, `512M`, `1e3`) as a number: millicores for CPU, bytes otherwise. */
+export function quantity(q: string | undefined, cpu: boolean): number {
+  if (!q) return 0;
+  const m = /^([0-9.e+-]+)([a-zA-Z]*)$/.exec(q.trim());
+  if (!m) return 0;
+  const n = Number(m[1]);
+  const unit: Record<string, number> = { "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+  const v = n * (unit[m[2]] ?? 1);
+  return cpu ? Math.round(v * 1000) : Math.round(v);
 }
 
 export interface PodInfo {
@@ -39,6 +58,8 @@ export interface PodInfo {
   emptyDirs: string[];
   /** The PersistentVolumeClaims it mounts. */
   claims: string[];
+  /** Its containers' requests (init containers aside). */
+  requests: Resources;
 }
 
 export interface DaemonSetInfo {
@@ -117,6 +138,7 @@ export function nodeInfo(n: k8s.V1Node): NodeInfo {
     ready: ready?.status === "True",
     ...(ready && ready.status !== "True" ? { readyReason: ready.reason ?? ready.status } : !ready ? { readyReason: "no Ready condition" } : {}),
     unschedulable: n.spec?.unschedulable === true,
+    ...(n.status?.allocatable ? { allocatable: { cpu: quantity(n.status.allocatable.cpu, true), memory: quantity(n.status.allocatable.memory, false) } } : {}),
   };
 }
 
@@ -136,6 +158,7 @@ export function podInfo(p: k8s.V1Pod): PodInfo {
     controlled: (p.metadata?.ownerReferences ?? []).some((o) => o.controller === true),
     emptyDirs: (p.spec?.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name),
     claims: (p.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])),
+    requests: (p.spec?.containers ?? []).reduce((r, c) => ({ cpu: r.cpu + quantity(c.resources?.requests?.cpu, true), memory: r.memory + quantity(c.resources?.requests?.memory, false) }), { cpu: 0, memory: 0 }),
   };
 }
 

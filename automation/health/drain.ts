@@ -9,7 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { PoolRole, ROLE_LABEL } from "../../steps/roles";
 import { blockingPdbsOf, isWorkload, roleOf, selectorMatches } from "./checks";
 import { whereOf, withCluster } from "./access";
-import { NodeInfo, pdbInfo, PodInfo, podInfo, readCluster } from "./cluster";
+import { ClusterSnapshot, NodeInfo, pdbInfo, PodInfo, podInfo, readCluster, Resources } from "./cluster";
 
 export interface DrainOptions {
   role: PoolRole;
@@ -72,6 +72,56 @@ async function refusals(kc: k8s.KubeConfig, pods: PodInfo[], opts: DrainOptions)
         out.push(`${name(p)} uses PersistentVolume ${pvName} (claim ${claim}), bound to node ${p.node}: it could not start on any other node. Move its data first; --force evicts it anyway (it stays Pending)`);
     }
   }
+  return out;
+}
+
+const ZONE_KEYS = ["topology.kubernetes.io/zone", "topology.ebs.csi.aws.com/zone", "failure-domain.beta.kubernetes.io/zone"];
+const cpu = (m: number) => `${(m / 1000).toFixed(m % 1000 ? 1 : 0)} CPU`;
+const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+
+/**
+ * Whether the nodes that stay open (ready, schedulable, not of the drained role, no NoSchedule or
+ * NoExecute taint) have room, by requests against allocatable, for the pods a drain would move: all
+ * of them together, and in each AZ those whose PersistentVolume binds them to it (an EBS volume lives
+ * in one AZ). A necessary condition, not a scheduler: it says where there is certainly no room.
+ * Nothing to say where the nodes report no allocatable.
+ */
+async function roomToMove(kc: k8s.KubeConfig, snap: ClusterSnapshot, role: PoolRole, moving: PodInfo[]): Promise<string[]> {
+  // The node controller's own condition taints (node.kubernetes.io/*) say what `ready` and `unschedulable` say already.
+  const closing = (t: { key: string; effect: string }) => (t.effect === "NoSchedule" || t.effect === "NoExecute") && !t.key.startsWith("node.kubernetes.io/");
+  const open = snap.nodes.filter((n) => roleOf(n) !== role && n.ready && !n.unschedulable && !n.taints.some(closing));
+  if (!open.length || open.some((n) => !n.allocatable)) return [];
+  const free = (n: NodeInfo) => {
+    const used = snap.pods.filter((p) => p.node === n.name && p.phase !== "Succeeded" && p.phase !== "Failed").reduce((r, p) => ({ cpu: r.cpu + p.requests.cpu, memory: r.memory + p.requests.memory }), { cpu: 0, memory: 0 });
+    return { cpu: n.allocatable!.cpu - used.cpu, memory: n.allocatable!.memory - used.memory };
+  };
+  const sum = (rs: Array<{ cpu: number; memory: number }>) => rs.reduce((r, x) => ({ cpu: r.cpu + x.cpu, memory: r.memory + x.memory }), { cpu: 0, memory: 0 });
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const zoneOf = async (p: PodInfo): Promise<string | undefined> => {
+    for (const claim of p.claims) {
+      const pvc = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: p.namespace }).catch(() => undefined);
+      const pv = pvc?.spec?.volumeName ? await core.readPersistentVolume({ name: pvc.spec.volumeName }).catch(() => undefined) : undefined;
+      const zone = (pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).flatMap((t) => t.matchExpressions ?? []).find((e) => ZONE_KEYS.includes(e.key) && e.operator === "In" && e.values?.length === 1)?.values?.[0];
+      if (zone) return zone;
+    }
+    return undefined;
+  };
+  const out: string[] = [];
+  const bound = new Map<string, PodInfo[]>();
+  for (const p of moving) {
+    const z = await zoneOf(p);
+    if (z) bound.set(z, [...(bound.get(z) ?? []), p]);
+  }
+  const describe = (need: Resources, have: Resources) =>
+    `need ${cpu(need.cpu)}, ${gib(need.memory)}; the open nodes there have ${cpu(Math.max(have.cpu, 0))}, ${gib(Math.max(have.memory, 0))} free (short by ${[need.cpu > have.cpu ? cpu(need.cpu - have.cpu) : "", need.memory > have.memory ? gib(need.memory - have.memory) : ""].filter(Boolean).join(", ")})`;
+  for (const [zone, pods] of bound) {
+    const need = sum(pods.map((p) => p.requests));
+    const have = sum(open.filter((n) => ZONE_KEYS.some((k) => n.labels[k] === zone)).map(free));
+    if (need.cpu > have.cpu || need.memory > have.memory) out.push(`AZ ${zone}: ${pods.length} pod(s) bound there by their volumes (${pods.slice(0, 3).map(name).join(", ")}${pods.length > 3 ? ", …" : ""}) ${describe(need, have)}`);
+  }
+  const need = sum(moving.map((p) => p.requests));
+  const have = sum(open.map(free));
+  if (need.cpu > have.cpu || need.memory > have.memory) out.push(`all AZs: the ${moving.length} pod(s) to move ${describe(need, have)}`);
   return out;
 }
 
@@ -162,6 +212,13 @@ async function drainReachable(kc: k8s.KubeConfig, opts: DrainOptions): Promise<D
   if (refused.length) {
     for (const r of refused) opts.say(`  refused: ${r}`);
     return { ok: false, nodes: nodes.map((n) => n.name), drained: [], message: `drain of ${what} refused before any eviction: ${refused.length} pod(s) would be lost, lose data or could not start elsewhere (listed above); nothing was changed` };
+  }
+
+  // Room to move to: the pools that stay open must hold what leaves, per AZ where volumes bind pods to one.
+  const short = await roomToMove(kc, snap, opts.role, nodes.flatMap(podsOf));
+  if (short.length) {
+    for (const r of short) opts.say(`  no room: ${r}`);
+    return { ok: false, nodes: nodes.map((n) => n.name), drained: [], message: `drain of ${what} refused before any eviction: the open nodes cannot hold the pods that would move (listed above); add capacity to the pools that stay, then run again` };
   }
 
   const blocking = blockingPdbsOf(snap, nodes.flatMap(podsOf));
