@@ -53,6 +53,24 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
     expect(r.stdout).to.not.contain("all 0 nodes Ready");
   });
 
+  it("a context that reaches another cluster than the stack's (its endpoint as adopt read it) is refused before anything is read", async () => {
+    const file = path.join(p.dir, "Pulumi.e1.yaml");
+    const original = fs.readFileSync(file, "utf8");
+    const withEndpoint = (endpoint: string) => fs.writeFileSync(file, original.replace(/^( {4}name: e1\n)/m, `$1    endpoint: ${endpoint}\n`));
+    try {
+      withEndpoint("https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com");
+      const other = await check(api.kubeconfigFile);
+      expect(other.code, other.stdout + other.stderr).to.equal(2);
+      expect(other.stderr).to.contain(`context test points at ${api.kubeconfig.getCurrentCluster()!.server}, but the stack's cluster e1 has the endpoint https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com: that is another cluster`);
+      withEndpoint(`${api.kubeconfig.getCurrentCluster()!.server}/`);
+      const same = await check(api.kubeconfigFile);
+      expect(same.code, "its own cluster: the gate runs").to.equal(1);
+      expect(same.stdout).to.contain("✖ nodesReady: the cluster has no nodes");
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  });
+
   it("a stopped API server: a clear message with context, server and fix, exit 2, no stack trace", async () => {
     const port = await freePort();
     const file = kubeconfig((k) => (k.clusters[0].cluster.server = `https://127.0.0.1:${port}`));

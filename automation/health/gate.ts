@@ -48,6 +48,14 @@ export function kubeConfigFor(stack: string, config: ClusterConfig, access: Kube
     );
   }
   kc.setCurrentContext(context);
+  // The identity of the cluster the context reaches must be the stack's, as adopt read it (its endpoint).
+  const server = kc.getCurrentCluster()?.server;
+  const norm = (u: string) => u.trim().toLowerCase().replace(/:443(?=\/|$)/, "").replace(/\/+$/, "");
+  if (config.endpoint && server && norm(server) !== norm(config.endpoint))
+    throw new UserError(
+      `stack ${stack}: context ${context} points at ${server}, but the stack's cluster ${config.clusterArn ?? config.clusterName} has the endpoint ${config.endpoint}: that is another cluster, and nothing was read. ` +
+        `Use the context of ${config.clusterName} (aws eks update-kubeconfig --name ${config.clusterName} --region ${config.region} --alias ${context}), or run unchain adopt -s ${stack} if the cluster's endpoint changed.`,
+    );
   return kc;
 }
 
