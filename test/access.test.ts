@@ -83,6 +83,18 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
     }
   });
 
+  it("inside advance, a cluster that cannot be read fails the stack's gate with the reason; nothing is applied, the stack file is put back", async () => {
+    const port = await freePort();
+    const file = kubeconfig((k) => (k.clusters[0].cluster.server = `https://127.0.0.1:${port}`));
+    expect((await runDriverCli(p, ["advance", "-s", "e1", "--to", "0", "--yes"])).code, "phase 0 applied (gates skipped)").to.equal(0);
+    const before = fs.readFileSync(path.join(p.dir, "Pulumi.e1.yaml"), "utf8");
+    const r = await runDriverCli(p, ["advance", "-s", "e1", "--to", "1", "--yes"], { kubeconfig: file });
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    expect(r.stdout).to.match(/e1 \(phase 1\): health gate of e1: cannot reach the API server at context test \(https:\/\/127\.0\.0\.1:\d+\)/);
+    expect(r.stdout + r.stderr).to.not.match(STACK_FRAME);
+    expect(fs.readFileSync(path.join(p.dir, "Pulumi.e1.yaml"), "utf8")).to.equal(before);
+  });
+
   it("a credential command that fails (an expired SSO session behind aws eks get-token): said so, with the fix", async () => {
     const file = kubeconfig((k) => (k.users[0].user = { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: "sh", args: ["-c", "echo 'The SSO session has expired' >&2; exit 255"], interactiveMode: "Never" } }));
     const r = await check(file);
