@@ -354,7 +354,7 @@ export async function main(argv: string[]): Promise<number> {
       (y) =>
         y
           .option("stack", { alias: "s", type: "string", demandOption: true, describe: "The stack (cluster)" })
-          .option("role", { choices: ["both", "chained", "aws"] as const, demandOption: true, describe: "The pools to drain: both (= chained, before phase 2) or aws (before phase 6)" })
+          .option("role", { choices: ["both", "chained", "aws", "cilium"] as const, demandOption: true, describe: "The pools to drain: both (= chained, before phase 2), aws (before phase 6), or cilium (going back from phase 5 or 4)" })
           .option("yes", { alias: "y", type: "boolean", default: false, describe: "Drain. Without it, say what would happen" })
           .option("nodes-at-once", { type: "number", default: 1, describe: "Nodes drained at the same time" })
           .option("timeout", { type: "number", default: 600, describe: "Seconds a node may take to empty" })
@@ -370,7 +370,7 @@ export async function main(argv: string[]): Promise<number> {
         const dir = projectDir(a.cwd);
         const config = checkedConfig(dir, a.stack);
         const kc = kubeConfigFor(a.stack, config, kubeAccess(a));
-        const role = a.role === "aws" ? "aws" : "chained";
+        const role = a.role === "aws" ? "aws" : a.role === "cilium" ? "cilium" : "chained";
         if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
         if (a.undo) {
           const back = await uncordonRole(kc, role, (l) => print(dir, l));

@@ -71,6 +71,12 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
     }
   });
 
+  it("drains cilium pools too (going back from phase 5 or 4); where the phase has none, there is nothing to drain", async () => {
+    const r = await runDriverCli(p, ["drain", "--stack", "e1", "--role", "cilium", "--kubeconfig", api.kubeconfigFile]);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout).to.contain("no nodes in cilium pools (cni=cilium): nothing to drain");
+  });
+
   it("a stopped API server: a clear message with context, server and fix, exit 2, no stack trace", async () => {
     const port = await freePort();
     const file = kubeconfig((k) => (k.clusters[0].cluster.server = `https://127.0.0.1:${port}`));
