@@ -8,6 +8,7 @@ import * as path from "node:path";
 import yargs from "yargs";
 import { listStacks } from "../config/load";
 import { UserError } from "../config/problems";
+import { closest } from "../config/validate";
 import { projectWaves } from "../config/waves";
 import { desiredState } from "../steps/desired";
 import { isPhaseNumber, PhaseNumber } from "../steps/phases";
@@ -102,6 +103,43 @@ async function runAdopts(dir: string, requests: AdoptRequest[], opts: { write: b
 }
 
 /** The project directory: --cwd, else the current directory if it holds Pulumi.yaml, else this package. */
+/** The version in package.json (dist/automation/cli.js → ../../package.json). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Every option name the CLI knows, for "did you mean" on an unknown one. */
+const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "help", "version", "cwd"];
+
+/** yargs' "Unknown argument: stak" with the nearest known option. */
+function withSuggestion(msg: string): string {
+  const m = /^Unknown arguments?: (.+)$/.exec(msg);
+  if (!m) return msg;
+  const hints = m[1].split(", ").flatMap((u) => {
+    const near = closest(u, KNOWN_OPTIONS);
+    return near ? [`--${u}: did you mean --${near}?`] : [];
+  });
+  return hints.length ? `${msg} (${hints.join("; ")})` : msg;
+}
+
+/** -s a,b as two stacks; -s with no name is a mistake, not "no stacks". */
+function stackList(v: string[] | string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const out = (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(",")).map((x) => x.trim());
+  if (!out.length || out.some((x) => x === "")) throw new UsageError("--stack needs a stack name (several: -s a -s b, or -s a,b)");
+  return out;
+}
+
+/** No such stack, with the nearest one's name. */
+function unknownStack(s: string, dir: string, known: string[]): string {
+  const near = closest(s, known);
+  return `no stack "${s}" in ${dir} (no Pulumi.${s}.yaml).${near ? ` Did you mean ${near}?` : ""} Stacks: ${known.join(", ")}`;
+}
+
 function projectDir(cwd: string | undefined): string {
   if (cwd) return path.resolve(cwd);
   if (fs.existsSync(path.join(process.cwd(), "Pulumi.yaml"))) return process.cwd();
@@ -122,8 +160,16 @@ function requiredPhase(name: string, v: unknown): PhaseNumber {
 
 function phaseArg(name: string, v: unknown): PhaseNumber | undefined {
   if (v === undefined) return undefined;
-  if (!isPhaseNumber(v)) throw new UserError(`--${name} must be a phase from 0 to 6, got ${String(v)}`);
+  if (!isPhaseNumber(v)) throw new UsageError(`--${name} must be a phase from 0 to 6, got ${typeof v === "number" && Number.isNaN(v) ? `"${rawValueOf(name) ?? "?"}" (not a number)` : String(v)}`);
   return v;
+}
+
+/** What the command line said for --name (yargs turns a non-number into NaN). */
+let rawArgv: string[] = [];
+function rawValueOf(name: string): string | undefined {
+  const i = rawArgv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  return rawArgv[i].includes("=") ? rawArgv[i].slice(rawArgv[i].indexOf("=") + 1) : rawArgv[i + 1];
 }
 
 /** --wave / --all / --stack, shared by preview and advance. */
@@ -131,7 +177,7 @@ function selection<T>(y: yargs.Argv<T>) {
   return y
     .option("wave", { alias: "w", type: "string", array: true, describe: "Wave(s) from waves.yaml, run in the file's order" })
     .option("all", { type: "boolean", describe: "Every wave, in order" })
-    .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks (alone: the odd cluster, in its wave's order)" })
+    .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks (alone: the odd cluster, in its wave's order); -s a,b works too", coerce: stackList })
     .option("concurrency", { type: "number", describe: "Stacks at once, instead of each wave's own" })
     .option("json", { type: "boolean", describe: "JSON lines (events, then a summary) instead of the progress display" })
     .option("program", { type: "string", hidden: true, describe: "A module exporting `program`, run instead of unchain's (tests)" })
@@ -163,6 +209,7 @@ function runArgs(a: { wave?: string[]; all?: boolean; stack?: string[]; concurre
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
+  rawArgv = argv;
   const parser = yargs(argv)
     .scriptName("unchain")
     .usage("$0 <command> [options]\n\nMoves EKS clusters from chained Cilium to Cilium ENI mode, node pool by node pool.")
@@ -172,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
       "Evaluate every phase offline (no cloud, no Pulumi CLI), diff phase to phase, check the invariants",
       (y) =>
         y
-          .option("stack", { alias: "s", type: "string", array: true, describe: "Stack(s) to plan" })
+          .option("stack", { alias: "s", type: "string", array: true, describe: "Stack(s) to plan (several: -s a -s b, or -s a,b)", coerce: stackList })
           .option("all", { type: "boolean", describe: "Every stack of the project" })
           .option("from", { type: "number", describe: "First phase (default: each stack's current phase)" })
           .option("to", { type: "number", describe: "Last phase (default: 6)" })
@@ -192,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
         const from = phaseArg("from", a.from);
         const to = phaseArg("to", a.to);
         const stacks = a.all ? known : (a.stack as string[]);
-        for (const s of stacks) if (!known.includes(s)) throw new UserError(`no stack "${s}" in ${dir} (no Pulumi.${s}.yaml). Stacks: ${known.join(", ")}`);
+        for (const s of stacks) if (!known.includes(s)) throw new UserError(unknownStack(s, dir, known));
         const { waves } = projectWaves(dir);
         const waveOf = (s: string) => waves?.find((w) => w.stacks.includes(s))?.name;
         const order = (s: string) => (waves ? waves.findIndex((w) => w.stacks.includes(s)) : 0);
@@ -454,15 +501,18 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .demandCommand(1, "say what to do, e.g. unchain plan --all")
+    .recommendCommands()
     .strict()
     .help()
     .alias("h", "help")
-    .version(false)
+    .version(packageVersion())
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((msg, err) => {
       // Validation messages and our own errors are the user's to fix; anything else is a bug.
-      throw err ?? new UsageError(msg);
+      // yargs wraps what an option's coerce throws in its own YError.
+      if (err && err.name !== "YError") throw err;
+      throw new UsageError(withSuggestion(err?.message ?? msg));
     });
   try {
     await parser.parseAsync();

@@ -82,3 +82,36 @@ describe("unchain plan (as a process)", function () {
     expect(bad.stderr).to.include('no stack "nope"');
   });
 });
+
+describe("the command line forgives typos and says what it wanted", function () {
+  this.timeout(120000);
+
+  it("--version prints the package's version", () => {
+    const r = run(["--version"]);
+    expect(r.status).to.equal(0);
+    expect(r.stdout.trim()).to.equal((JSON.parse(fs.readFileSync(path.join(PROJECT, "package.json"), "utf8")) as { version: string }).version);
+  });
+
+  it("a mistyped command, option or stack gets the nearest one; exit 2, never a stack trace", () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["pln"], /Did you mean plan\?/],
+      [["plan", "--stak", "x"], /Unknown argument: stak \(--stak: did you mean --stack\?\)/],
+      [["plan", "-s", "prod-eu-west1"], /no stack "prod-eu-west1" .*Did you mean prod-eu-west-1\?/],
+      [["plan", "-s"], /--stack needs a stack name/],
+      [["plan", "-s", "prod-eu-west-1", "--to", "abc"], /--to must be a phase from 0 to 6, got "abc" \(not a number\)/],
+    ];
+    for (const [args, want] of cases) {
+      const r = run(args);
+      expect(r.status, `${args.join(" ")}: ${r.stderr}`).to.equal(2);
+      expect(r.stderr, args.join(" ")).to.match(want);
+      expect(r.stderr, args.join(" ")).to.not.match(/\n\s+at /);
+    }
+  });
+
+  it("-s a,b names two stacks, as -s a -s b does", () => {
+    const both = JSON.parse(run(["plan", "-s", "prod-eu-west-1,staging-eu-west-1", "--format", "json"]).stdout) as { stacks: Array<{ stack: string }> };
+    const twice = JSON.parse(run(["plan", "-s", "prod-eu-west-1", "-s", "staging-eu-west-1", "--format", "json"]).stdout) as { stacks: Array<{ stack: string }> };
+    expect(both.stacks.map((s) => s.stack).sort()).to.deep.equal(["prod-eu-west-1", "staging-eu-west-1"]);
+    expect(both.stacks.map((s) => s.stack)).to.deep.equal(twice.stacks.map((s) => s.stack));
+  });
+});
