@@ -121,25 +121,22 @@ export function secretPaths(keys: string[], prefixes: RegExp[]): string[][] {
  * shows `[secret]` in previews and update plans, and the rest of the values stay readable to the gate.
  */
 export function asSecretAt(values: Values, paths: string[][]): Values {
-  // Copied along each path only: other leaves may be Outputs already (a created role's ARN).
-  const at = (o: unknown, p: string[]): unknown => {
-    if (!p.length) return pulumi.secret(o);
-    if (typeof o !== "object" || o === null || !(p[0] in o)) return o;
-    const copy: Record<string, unknown> = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...(o as Record<string, unknown>) };
-    copy[p[0]] = at(copy[p[0]], p.slice(1));
-    return copy;
-  };
-  return paths.reduce<Values>((v, p) => at(v, p) as Values, values);
+  return paths.reduce<Values>((v, p) => replaceAt(v, p, (leaf) => pulumi.secret(leaf)) as Values, values);
 }
 
 /** `values` with each placeholder at its path replaced by the Output that holds the real value (where there is one). */
 function withLeaves(values: Values, leaves: Array<[string[], string, pulumi.Output<string> | undefined]>): pulumi.Input<Values> {
-  const out = JSON.parse(JSON.stringify(values)) as Record<string, unknown>;
-  for (const [path, placeholder, output] of leaves) {
-    if (!output) continue;
-    let o: Record<string, unknown> | undefined = out;
-    for (const p of path.slice(0, -1)) o = o && typeof o[p] === "object" && o[p] !== null ? (o[p] as Record<string, unknown>) : undefined;
-    if (o && o[path[path.length - 1]] === placeholder) o[path[path.length - 1]] = output;
-  }
-  return out;
+  return leaves.reduce<Values>((v, [path, placeholder, output]) => (output ? (replaceAt(v, path, (leaf) => (leaf === placeholder ? output : leaf)) as Values) : v), values);
+}
+
+/**
+ * `o` with the leaf at `path` replaced by `f(leaf)`, copied along the path only: other leaves may be
+ * Outputs already (a created role's ARN). Where the path does not lead to a leaf, `o` as it is.
+ */
+function replaceAt(o: unknown, path: string[], f: (leaf: unknown) => unknown): unknown {
+  if (!path.length) return f(o);
+  if (typeof o !== "object" || o === null || !(path[0] in o)) return o;
+  const copy: Record<string, unknown> = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...(o as Record<string, unknown>) };
+  copy[path[0]] = replaceAt(copy[path[0]], path.slice(1), f);
+  return copy;
 }

@@ -126,40 +126,30 @@ export class Stage {
 
   /** An EBS-like PersistentVolume that lives in one AZ, and a claim bound to it. */
   async zonalVolume(namespace: string, claim: string, zone: string): Promise<void> {
-    const pv = `ebs-${claim}`;
-    await this.core.createPersistentVolume({
-      body: {
-        metadata: { name: pv },
-        spec: {
-          capacity: { storage: "1Gi" },
-          accessModes: ["ReadWriteOnce"],
-          storageClassName: "gp3",
-          csi: { driver: "ebs.csi.aws.com", volumeHandle: `vol-${claim}` },
-          claimRef: { namespace, name: claim },
-          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.ebs.csi.aws.com/zone", operator: "In", values: [zone] }] }] } },
-        },
-      },
-    });
-    await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: { metadata: { name: claim }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "gp3", volumeName: pv, resources: { requests: { storage: "1Gi" } } } } });
+    await this.boundVolume(namespace, claim, `ebs-${claim}`, "gp3", { csi: { driver: "ebs.csi.aws.com", volumeHandle: `vol-${claim}` } }, { key: "topology.ebs.csi.aws.com/zone", operator: "In", values: [zone] });
   }
 
-  /** A local PersistentVolume on `node` and a claim bound to it (the binder's work, done here). */
+  /** A local PersistentVolume on `node` and a claim bound to it. */
   async localVolume(namespace: string, claim: string, node: string): Promise<void> {
-    const pv = `local-${claim}`;
+    await this.boundVolume(namespace, claim, `local-${claim}`, "local", { local: { path: "/mnt/disks/a" } }, { key: "kubernetes.io/hostname", operator: "In", values: [node] });
+  }
+
+  /** A PersistentVolume of this source and node affinity, and a claim bound to it (the binder's work, done here). */
+  private async boundVolume(namespace: string, claim: string, pv: string, storageClassName: string, source: Partial<k8s.V1PersistentVolumeSpec>, where: k8s.V1NodeSelectorRequirement): Promise<void> {
     await this.core.createPersistentVolume({
       body: {
         metadata: { name: pv },
         spec: {
           capacity: { storage: "1Gi" },
           accessModes: ["ReadWriteOnce"],
-          storageClassName: "local",
-          local: { path: "/mnt/disks/a" },
+          storageClassName,
+          ...source,
           claimRef: { namespace, name: claim },
-          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [where] }] } },
         },
       },
     });
-    await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: { metadata: { name: claim }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "local", volumeName: pv, resources: { requests: { storage: "1Gi" } } } } });
+    await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: { metadata: { name: claim }, spec: { accessModes: ["ReadWriteOnce"], storageClassName, volumeName: pv, resources: { requests: { storage: "1Gi" } } } } });
   }
 
   /** A PDB with the status the disruption controller would compute (none runs here). */

@@ -51,6 +51,20 @@ async function budgetsOf(policy: k8s.PolicyV1Api, pod: PodInfo): Promise<string[
     .map((b) => `${b.namespace}/${b.name}`);
 }
 
+/** The PersistentVolumes a pod's claims are bound to. */
+async function volumesOf(core: k8s.CoreV1Api, p: PodInfo): Promise<Array<{ claim: string; pv: k8s.V1PersistentVolume }>> {
+  const out: Array<{ claim: string; pv: k8s.V1PersistentVolume }> = [];
+  for (const claim of p.claims) {
+    const pvc = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: p.namespace }).catch(() => undefined);
+    const pv = pvc?.spec?.volumeName ? await core.readPersistentVolume({ name: pvc.spec.volumeName }).catch(() => undefined) : undefined;
+    if (pv) out.push({ claim, pv });
+  }
+  return out;
+}
+
+/** The node affinity a PersistentVolume requires, as one list of requirements. */
+const affinityOf = (pv: k8s.V1PersistentVolume) => (pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).flatMap((t) => t.matchExpressions ?? []);
+
 /**
  * The pods of a drain that would be lost or lose data, each with the flag that allows it, as kubectl
  * drain says them (k8s.io/kubectl/pkg/drain filters.go: unreplicatedFilter needs --force,
@@ -63,13 +77,10 @@ async function refusals(kc: k8s.KubeConfig, pods: PodInfo[], opts: DrainOptions)
   for (const p of pods) {
     if (!p.controlled && !opts.force) out.push(`${name(p)} has no controller: evicted, nothing recreates it. Pass --force to evict it anyway (it is gone for good)`);
     if (p.emptyDirs.length && !opts.deleteEmptyDirData) out.push(`${name(p)} has emptyDir volume(s) ${p.emptyDirs.join(", ")}: their data is deleted with the pod. Pass --delete-emptydir-data to evict it anyway`);
-    for (const claim of p.claims) {
-      const pvc = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: p.namespace }).catch(() => undefined);
-      const pvName = pvc?.spec?.volumeName;
-      const pv = pvName ? await core.readPersistentVolume({ name: pvName }).catch(() => undefined) : undefined;
-      const hostTerms = (pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).flatMap((t) => t.matchExpressions ?? []).filter((e) => e.key === "kubernetes.io/hostname");
-      if (pv && (pv.spec?.local || pv.spec?.hostPath || hostTerms.length) && !opts.force)
-        out.push(`${name(p)} uses PersistentVolume ${pvName} (claim ${claim}), bound to node ${p.node}: it could not start on any other node. Move its data first; --force evicts it anyway (it stays Pending)`);
+    for (const { claim, pv } of await volumesOf(core, p)) {
+      const onHost = affinityOf(pv).some((e) => e.key === "kubernetes.io/hostname");
+      if ((pv.spec?.local || pv.spec?.hostPath || onHost) && !opts.force)
+        out.push(`${name(p)} uses PersistentVolume ${pv.metadata!.name} (claim ${claim}), bound to node ${p.node}: it could not start on any other node. Move its data first; --force evicts it anyway (it stays Pending)`);
     }
   }
   return out;
@@ -98,10 +109,8 @@ async function roomToMove(kc: k8s.KubeConfig, snap: ClusterSnapshot, role: PoolR
   const sum = (rs: Array<{ cpu: number; memory: number }>) => rs.reduce((r, x) => ({ cpu: r.cpu + x.cpu, memory: r.memory + x.memory }), { cpu: 0, memory: 0 });
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const zoneOf = async (p: PodInfo): Promise<string | undefined> => {
-    for (const claim of p.claims) {
-      const pvc = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: p.namespace }).catch(() => undefined);
-      const pv = pvc?.spec?.volumeName ? await core.readPersistentVolume({ name: pvc.spec.volumeName }).catch(() => undefined) : undefined;
-      const zone = (pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []).flatMap((t) => t.matchExpressions ?? []).find((e) => ZONE_KEYS.includes(e.key) && e.operator === "In" && e.values?.length === 1)?.values?.[0];
+    for (const { pv } of await volumesOf(core, p)) {
+      const zone = affinityOf(pv).find((e) => ZONE_KEYS.includes(e.key) && e.operator === "In" && e.values?.length === 1)?.values?.[0];
       if (zone) return zone;
     }
     return undefined;
