@@ -113,7 +113,7 @@ function packageVersion(): string {
 }
 
 /** Every option name the CLI knows, for "did you mean" on an unknown one. */
-const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "help", "version", "cwd"];
+const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "rollback", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "help", "version", "cwd"];
 
 /** yargs' "Unknown argument: stak" with the nearest known option. */
 function withSuggestion(msg: string): string {
@@ -349,19 +349,21 @@ export async function main(argv: string[]): Promise<number> {
           .option("cancel-stale-locks", { type: "boolean", default: false, describe: "Clear locks left by a killed run (Pulumi's, via pulumi cancel; the driver's from another host)" })
           .option("out-of-order", { type: "boolean", default: false, describe: "Start a wave although an earlier wave has not reached --to" })
           .option("skip-health-gates", { type: "boolean", default: false, describe: "Do not check the clusters through their API servers before and after each up" })
-          .option("drain", { type: "boolean", default: false, describe: "Drain the pools phases 2 and 6 remove (Eviction API), instead of only checking they are empty" })
+          .option("rollback", { type: "boolean", default: false, describe: "Go back to --to, below the applied phase, through the reverse steps (each with its drains and gates; see Going back in the README)" })
+          .option("drain", { type: "boolean", default: false, describe: "Drain the pools a step empties (phases 2 and 6; the cilium or aws pools going back) through the Eviction API, instead of only checking they are empty" })
           .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config); each stack uses its unchain:cluster.kubeContext, else a context named after its cluster" })
           .option("nodes-at-once", { type: "number", default: 1, describe: "With --drain: nodes drained at the same time" })
           .option("drain-timeout", { type: "number", default: 600, describe: "With --drain: seconds a node may take to empty" })
           .example("$0 advance --wave canary --to 1", "dry run: preview and gate the canary's next phase")
           .example("$0 advance --wave canary --to 3 --yes", "take the canary to phase 3")
-          .example("$0 advance --all --to 6 --yes", "every wave in order, each only after the one before is healthy"),
+          .example("$0 advance --all --to 6 --yes", "every wave in order, each only after the one before is healthy")
+          .example("$0 advance -s prod-eu-west-1 --to 4 --rollback --drain --yes", "take a stack at phase 5 back to 4: cilium pools closed, drained, tainted again"),
       async (a) => {
         const target = requiredPhase("to", a.to);
         const health = a["skip-health-gates"]
           ? undefined
           : { access: a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}, drain: a.drain, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a["drain-timeout"] * 1000 };
-        exitCode = await runDriver({ ...runArgs(a), command: "advance", target, apply: a.yes, cancelStaleLocks: a["cancel-stale-locks"], outOfOrder: a["out-of-order"], ...(health ? { health } : {}), argv });
+        exitCode = await runDriver({ ...runArgs(a), command: "advance", target, apply: a.yes, rollback: a.rollback, cancelStaleLocks: a["cancel-stale-locks"], outOfOrder: a["out-of-order"], ...(health ? { health } : {}), argv });
       },
     )
     .command(

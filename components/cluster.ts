@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/types";
-import { CREATED_OPERATOR_ROLE, desiredState, PhaseState, PoolState } from "../steps/desired";
+import { CREATED_OPERATOR_ROLE, PhaseState, PoolState } from "../steps/desired";
+import { appliedPhaseFor, programState } from "../steps/reverse";
 import { PhaseNumber } from "../steps/phases";
 import { Values } from "../steps/values";
 import { AwsHalf, KubernetesHalf, Made } from "./halves";
@@ -25,7 +26,8 @@ export interface ClusterAtPhaseArgs {
  *   that reuses it;
  * - pools unchain creates depend on the Cilium release and the add-on, so their nodes come up under
  *   the phase's DaemonSet placement and unmanaged-pod watcher setting;
- * - aws pools depend on cilium pools, so in phase 5 aws pools close only after cilium pools opened;
+ * - aws pools depend on cilium pools, so in phase 5 aws pools close only after cilium pools opened
+ *   (going back, the other way round: in 5→4 aws pools reopen before cilium pools close);
  * - every pool depends on the placement: where both go in one phase (chained pools and the chained
  *   release in 2, aws pools and the add-on in 6) Pulumi deletes dependents first, so the node groups
  *   go before what runs on them.
@@ -43,7 +45,7 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
   constructor(name: string, args: ClusterAtPhaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("unchain:index:ClusterAtPhase", name, {}, opts);
     const { config } = args;
-    const state = desiredState(config, config.phase);
+    const state = programState(config);
     this.state = state;
     const at = (after: pulumi.Resource[] = []) => ({ parent: this, after });
     const made: Made[] = [];
@@ -83,17 +85,20 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
     for (const p of state.pools) byPool.set(`${p.role}-${p.pool}`, [...(byPool.get(`${p.role}-${p.pool}`) ?? []), p]);
     const placement = [...(cilium?.resources ?? []), ...(vpcCni?.resources ?? [])];
     const pools: Array<Made & { nodeGroupNames: pulumi.Output<string[]> }> = [];
-    const ciliumPools: pulumi.Resource[] = [];
+    // Forward, cilium pools change first, so that in phase 5 aws pools close only after cilium pools
+    // opened; going back (5→4) the other way round: aws pools reopen before cilium pools close.
+    const first = config.goingBack ? "aws" : "cilium";
+    const firstPools: pulumi.Resource[] = [];
     for (const [key, groups] of byPool) {
-      if (groups[0].role !== "cilium") continue;
+      if (groups[0].role !== first) continue;
       const p = keep(args.aws.nodePool(`${name}-${key}`, groups, at(placement)));
       pools.push(p);
-      ciliumPools.push(...p.resources);
+      firstPools.push(...p.resources);
     }
     for (const [key, groups] of byPool) {
       const role = groups[0].role;
-      if (role === "cilium") continue;
-      pools.push(keep(args.aws.nodePool(`${name}-${key}`, groups, at(role === "aws" ? [...placement, ...ciliumPools] : placement))));
+      if (role === first) continue;
+      pools.push(keep(args.aws.nodePool(`${name}-${key}`, groups, at(role === "aws" || role === "cilium" ? [...placement, ...firstPools] : placement))));
     }
 
     for (const agent of state.nodeAgents) {
@@ -103,7 +108,8 @@ export class ClusterAtPhase extends pulumi.ComponentResource {
       keep(args.kubernetes.nodeAgent(`${name}-${agent.name}`, agentConfig, agent.roles, at()));
     }
     this.nodeGroupNames = pulumi.all(pools.map((p) => p.nodeGroupNames)).apply((n) => n.flat());
-    this.applied = pulumi.all(made.flatMap((m) => m.done)).apply(() => state.phase);
+    const applied = appliedPhaseFor(config);
+    this.applied = pulumi.all(made.flatMap((m) => m.done)).apply(() => applied);
     this.registerOutputs({});
   }
 }

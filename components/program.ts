@@ -14,7 +14,7 @@ import { loadStack } from "../config/load";
 import { secureLeafKeys, validateStackConfig } from "../config/validate";
 import { desiredWalk } from "../steps/desired";
 import { isPhaseNumber } from "../steps/phases";
-import { describeReverse } from "../steps/reverse";
+import { describeReverse, describeStage, goingBackOutput, goingBackRefusal, isGoingBack, GoingBack } from "../steps/reverse";
 import { checkWalk, describeViolation, Violation } from "../steps/invariants";
 import { helmSettingsOf, prepareHelmEnvironment } from "../live/chartRepository";
 import { ClusterAtPhase } from "./cluster";
@@ -25,6 +25,8 @@ export interface StackOutputs {
   clusterName: pulumi.Output<string>;
   /** The phase this stack's last successful `pulumi up` applied (resolved only once all its resources are). The driver reads it from the backend. */
   appliedPhase: pulumi.Output<number>;
+  /** A reverse step applied half-way: its stage last applied (steps/reverse.ts). */
+  goingBack?: GoingBack;
   nodeGroups: pulumi.Output<string[]>;
   ciliumRelease: string;
   awsNode: string;
@@ -42,14 +44,14 @@ export function refusal(stack: string, violations: Violation[]): string {
  * fails. The engine hands the program secure values decrypted; which leaves were `secure:` the stack
  * file in `projectDir` says, so that they stay secret in the resources they reach.
  */
-export function loadCheckedConfig(projectDir?: string): ClusterConfig {
+export function loadCheckedConfig(projectDir?: string, goingBack?: GoingBack): ClusterConfig {
   const stack = pulumi.getStack();
   const { config, problems } = validateStackConfig(stack, runtimeConfig(), undefined, runtimeAwsKeys());
   if (!config) throw new pulumi.RunError(formatProblems(stack, `Pulumi.${stack}.yaml`, problems));
   if (projectDir && fs.existsSync(path.join(projectDir, `Pulumi.${stack}.yaml`))) config.secretKeys = secureLeafKeys(loadStack(projectDir, stack).raw);
   const violations = checkWalk(desiredWalk(config));
   if (violations.length) throw new pulumi.RunError(refusal(stack, violations));
-  return config;
+  return goingBack ? { ...config, goingBack } : config;
 }
 
 /**
@@ -112,6 +114,8 @@ export interface ProgramOptions {
    * there first. Without it (under mocks: `unchain plan`, tests) nothing is fetched or written.
    */
   projectDir?: string;
+  /** The stage of a reverse step to run instead of the stack's phase (the driver's `advance --rollback`). */
+  goingBack?: GoingBack;
 }
 
 /**
@@ -119,12 +123,23 @@ export interface ProgramOptions {
  * output, read through a StackReference to itself): running an earlier phase is no way back (a
  * `pulumi up` of phase 4 on a phase-5 cluster puts NoExecute back on populated cilium pools and
  * evicts all their pods at once), whether a merged pull request lowered `unchain:phase` or someone
- * ran `pulumi up` by hand. Only with the real engine (`projectDir` given): the offline plan has no backend.
+ * ran `pulumi up` by hand. The one way back is a reverse step, stage by stage with its drains, which
+ * only the driver asks for (`unchain advance --rollback`, `config.goingBack`). Only with the real
+ * engine (`projectDir` given): the offline plan has no backend.
  */
 export async function refuseGoingBack(config: ClusterConfig): Promise<void> {
   const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
   const applied: unknown = await self.getOutputValue("appliedPhase");
-  if (!isPhaseNumber(applied) || applied <= config.phase) return;
+  const halfRaw: unknown = await self.getOutputValue("goingBack");
+  const half = isGoingBack(halfRaw) ? halfRaw : undefined;
+  if (!isPhaseNumber(applied)) return;
+  const why = goingBackRefusal(config, applied, half);
+  if (!why) {
+    if (half && !config.goingBack)
+      await pulumi.log.warn(`${describeStage(half)} was applied and the step not finished: this up applies phase ${config.phase} as it is, undoing that step (unchain advance --rollback finishes the step instead)`);
+    return;
+  }
+  if (config.goingBack) throw new pulumi.RunError(`stack ${config.stack}: ${why}; nothing was changed.`);
   // The one way past: the cluster was taken back by hand, step by step, and the stack is to record it.
   const ack = `${config.stack}:${config.phase}`;
   if (process.env.UNCHAIN_ROLLED_BACK === ack) {
@@ -135,13 +150,13 @@ export async function refuseGoingBack(config: ClusterConfig): Promise<void> {
     [
       `stack ${config.stack}: Pulumi.${config.stack}.yaml says unchain:phase ${config.phase}, but phase ${applied} is applied (the backend's state). Running phase ${config.phase} would not undo phase ${applied}; nothing was changed.`,
       describeReverse(applied, config.phase),
-      `Put unchain:phase back to ${applied}. See "Going back" in the README. Only if the cluster was taken back to phase ${config.phase} by hand, step by step as above, run again with UNCHAIN_ROLLED_BACK=${ack} so that the stack records it.`,
+      `To go back, run unchain advance -s ${config.stack} --to ${config.phase} --rollback (it takes each step above with its drains and gates), or put unchain:phase back to ${applied}. See "Going back" in the README. Only if the cluster was taken back to phase ${config.phase} by hand, step by step as above, run again with UNCHAIN_ROLLED_BACK=${ack} so that the stack records it.`,
     ].join("\n"),
   );
 }
 
 export async function clusterProgram(opts: ProgramOptions = {}): Promise<StackOutputs> {
-  const config = loadCheckedConfig(opts.projectDir);
+  const config = loadCheckedConfig(opts.projectDir, opts.goingBack);
   if (opts.projectDir) await refuseGoingBack(config);
   if (opts.projectDir) await withHelmEnvironment(config, opts.projectDir);
   // An explicit provider does not read the stack's aws:* keys (pulumi-aws issue 1307): hand them over.
@@ -188,6 +203,7 @@ export async function clusterProgram(opts: ProgramOptions = {}): Promise<StackOu
   return {
     clusterName: pulumi.output(clusterName),
     appliedPhase: cluster.applied,
+    ...(goingBackOutput(config) ? { goingBack: goingBackOutput(config)! } : {}),
     nodeGroups: cluster.nodeGroupNames,
     ciliumRelease: cluster.state.cilium?.release ?? "none",
     awsNode: cluster.state.awsNode ? "present" : "absent",

@@ -169,6 +169,11 @@ export interface ClusterConfig {
   kubernetesVersion: string;
   /** Keys of `secure:` values in the stack file (`unchain:ciliumValues.common.x.y`): kept secret wherever they go. */
   secretKeys: string[];
+  /**
+   * Set by the driver for one `pulumi up` of `unchain advance --rollback` (never read from the stack
+   * file): the stage of a reverse step to run (steps/reverse.ts) instead of the phase.
+   */
+  goingBack?: { from: PhaseNumber; stage: number };
 }
 
 export const poolsOfRole = (config: ClusterConfig, role: PoolRole): PoolConfig[] => config.pools.filter((p) => p.role === role);

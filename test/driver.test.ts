@@ -10,7 +10,7 @@ import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
 import { driverEnvironment } from "../automation/driver/environment";
 import { writePhase } from "../automation/driver/stackFile";
-import { openStack } from "../automation/driver/stacks";
+import { openStack, phaseInFile } from "../automation/driver/stacks";
 import { program as simProgram } from "./fixtures/simProgram";
 import {
   alive,
@@ -346,6 +346,105 @@ describe("the driver, against the real Pulumi engine", function () {
     }
     expect(appliedPhaseInBackend(p, "b1")).to.equal(2);
     expect(ledger(p).slice(before).map((l) => `${l.kind} ${l.op}`), "phase 2's state: the add-on's affinity back to its default").to.include("addon update");
+  });
+
+  it("goes back with --rollback: forward to 5, back to 3, each phase applied once each way, each reverse step in its stages, file and backend following", async function () {
+    this.timeout(10 * 60_000);
+    const p = simProject([{ name: "w", stacks: ["r1"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "5", "--yes"])).code).to.equal(0);
+    const before = ledger(p).length;
+
+    // Without --rollback it is refused, saying how; a walk through the point of no return is refused whole.
+    const refused = await runDriverCli(p, ["advance", "-s", "r1", "--to", "3", "--yes"]);
+    expect(refused.code).to.equal(1);
+    expect(refused.stdout).to.contain("unchain advance -s r1 --to 3 --rollback --yes");
+    const past = await runDriverCli(p, ["advance", "-s", "r1", "--to", "1", "--rollback", "--yes"]);
+    expect(past.code).to.equal(1);
+    expect(past.stdout).to.contain("passes 2→1, which cannot be undone");
+    const forward = await runDriverCli(p, ["advance", "-s", "r1", "--to", "6", "--rollback", "--yes"]);
+    expect(forward.code).to.equal(1);
+    expect(forward.stdout).to.contain("--to must be below the applied phase");
+    expect(ledger(p).length, "nothing changed").to.equal(before);
+
+    // A dry run previews the first stage only.
+    const dry = await runDriverCli(p, ["advance", "-s", "r1", "--to", "3", "--rollback"]);
+    expect(dry.code, dry.stdout).to.equal(0);
+    expect(dry.stdout).to.match(/r1: going back 5→4, step 1 of 2 previewed \(4 to update\)/);
+    expect(ledger(p).length, "a dry run changes nothing").to.equal(before);
+    expect(phaseInFile(p.dir, "r1")).to.equal(5);
+
+    const r = await runDriverCli(p, ["advance", "-s", "r1", "--to", "3", "--rollback", "--yes", "--json"]);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(statusOf(r, "r1")).to.include({ status: "succeeded", reached: 3 });
+    expect(summaryOf(r).results[0].phasesApplied).to.deep.equal([4, 3]);
+    expect(appliedPhaseInBackend(p, "r1")).to.equal(3);
+    expect(phaseInFile(p.dir, "r1"), "the stack file says where the stack is").to.equal(3);
+    expect(appliedSequence(p, "r1"), "each phase applied once going forward and once coming back").to.deep.equal([0, 1, 2, 3, 4, 5, 4, 3]);
+
+    // Each stage its own up, gated by its own rules, in order.
+    const stages = readAudit(auditDir(p)).filter((e) => e.stack === "r1" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
+    expect(stages).to.deep.equal(["going back 5→4, step 1 of 2", "going back 5→4, step 2 of 2", "going back 4→3, step 1 of 2", "going back 4→3, step 2 of 2"]);
+    const back = ledger(p).slice(before).map((l) => `${l.op} ${l.kind} ${l.name}`);
+    // 5→4: the cilium pools closed (NoSchedule), then the validation taint back (NoExecute): two updates of each cilium group; the aws groups reopened once.
+    expect(back.filter((l) => /^update nodeGroup cilium-/.test(l)).length).to.equal(2 * 2);
+    expect(back.filter((l) => /^update nodeGroup aws-/.test(l)).length).to.equal(2);
+    // 4→3: the cilium pools, the ENI release and the operator role removed.
+    expect(back.filter((l) => /^delete nodeGroup cilium-/.test(l)).length).to.equal(2);
+    expect(back).to.include.members(["delete release r1-cilium-eni-release", "delete role r1-cilium-operator-role"]);
+    // Nothing is ever closed on both sides at once: the aws pools reopen before the cilium pools close.
+    expect(back.findIndex((l) => /^update nodeGroup aws-/.test(l))).to.be.lessThan(back.findIndex((l) => /^update nodeGroup cilium-/.test(l)));
+    expect(back.filter((l) => /^(create|delete) nodeGroup aws-/.test(l)), "the aws pools stay as they were").to.deep.equal([]);
+
+    // Forward again from 3: the way back was a real walk, not a special state.
+    const again = await runDriverCli(p, ["advance", "-s", "r1", "--to", "4", "--yes"]);
+    expect(again.code, again.stdout).to.equal(0);
+    expect(appliedSequence(p, "r1").slice(-1)).to.deep.equal([4]);
+  });
+
+  it("resumes a reverse step killed with SIGKILL: the stage it was in is completed, none is applied twice", async function () {
+    this.timeout(15 * 60_000);
+    const p = simProject([{ name: "w", stacks: ["k5"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "5", "--yes"])).code).to.equal(0);
+    const firstSeed = Number(process.env.UNCHAIN_TEST_SEED ?? Date.now() % 100000);
+    let seed = firstSeed;
+    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const args = ["advance", "-s", "k5", "--to", "3", "--rollback", "--yes", "--json"];
+    const kills: number[] = [];
+    let last: RunResult | undefined;
+    let afterKill = false;
+    for (let round = 0; round < 10; round++) {
+      const run = startDriver(p, afterKill ? [...args, "--cancel-stale-locks"] : args, { latencyMs: 200 });
+      if (round < 3) {
+        const delay = 1500 + Math.floor(random() * 6000);
+        const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
+        if (early) {
+          last = early;
+          afterKill = false;
+          if (early.code === 0) break;
+          continue;
+        }
+        const children = descendants(run.child.pid!);
+        run.child.kill("SIGKILL");
+        kills.push(delay);
+        afterKill = true;
+        await run.done;
+        await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
+        for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
+        continue;
+      }
+      last = await run.done;
+      afterKill = false;
+      if (last.code === 0) break;
+    }
+    const context = `UNCHAIN_TEST_SEED=${firstSeed} replays the kill times (${kills.join(", ")} ms)`;
+    expect(last?.code, `${context}\n${last?.stdout}`).to.equal(0);
+    expect(kills.length, context).to.be.greaterThan(0);
+    expect(appliedPhaseInBackend(p, "k5"), context).to.equal(3);
+    expect(phaseInFile(p.dir, "k5"), context).to.equal(3);
+    expect(appliedSequence(p, "k5"), `phases applied by the provider: ${context}`).to.deep.equal([0, 1, 2, 3, 4, 5, 4, 3]);
+    const stages = readAudit(auditDir(p)).filter((e) => e.stack === "k5" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
+    expect(new Set(stages).size, `each stage's up recorded once: ${context}`).to.equal(stages.length);
+    expect(ledger(p).filter((l) => l.stack === "k5" && l.op === "delete" && l.kind === "nodeGroup").length, `each cilium group deleted once: ${context}`).to.equal(2);
   });
 
   it("never prints a secret: not the passphrase, not a secret config value", async () => {

@@ -21,7 +21,9 @@ export type AuditAction =
   | "up"
   | "verify"
   | "health"
-  | "drain";
+  | "drain"
+  /** A stage of a reverse step starts (`advance --rollback`): which, and what it does. */
+  | "going-back";
 
 export interface AuditEntry {
   time: string;

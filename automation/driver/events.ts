@@ -45,9 +45,10 @@ export type DriverEvent =
   | { type: "wave-start"; wave: string; stacks: string[]; concurrency: number; index: number; of: number }
   | { type: "wave-end"; wave: string; healthy: boolean }
   | { type: "stack-start"; stack: string; wave?: string; from?: number; target: number; phases: number[] }
-  | { type: "step"; stack: string; phase: number; step: PhaseStep; message?: string }
-  | { type: "progress"; stack: string; phase: number; done: number; total: number }
-  | { type: "phase-end"; stack: string; phase: number; status: "applied" | "previewed" | "refused" | "failed"; changes?: ChangeCounts; message?: string }
+  | { type: "step"; stack: string; phase: number; step: PhaseStep; message?: string; label?: string }
+  | { type: "progress"; stack: string; phase: number; done: number; total: number; label?: string }
+  /** `label`: a stage of a reverse step ("going back 5→4, step 1 of 2"); phase is then the phase the step goes back to. */
+  | { type: "phase-end"; stack: string; phase: number; status: "applied" | "previewed" | "refused" | "failed"; changes?: ChangeCounts; message?: string; label?: string }
   | { type: "stack-end"; result: StackResult }
   | { type: "note"; stack?: string; level: "info" | "warning"; message: string };
 

@@ -105,11 +105,11 @@ function eventLine(e: DriverEvent): string | undefined {
     case "stack-start":
       return `${e.stack}: at ${e.from ?? "nothing applied"}; ${e.phases.length ? `phases ${e.phases.join(", ")}` : "nothing to do"}`;
     case "step":
-      return `${e.stack}: phase ${e.phase} ${e.step}${e.message ? `: ${e.message}` : ""}`;
+      return `${e.stack}: ${e.label ?? `phase ${e.phase}`} ${e.step}${e.message ? `: ${e.message}` : ""}`;
     case "progress":
       return undefined;
     case "phase-end":
-      return `${e.stack}: phase ${e.phase} ${e.status}${e.changes ? ` (${describeCounts(e.changes)})` : ""}${e.message && e.status !== "applied" ? `\n  ${e.message.split("\n").join("\n  ")}` : ""}`;
+      return `${e.stack}: ${e.label ?? `phase ${e.phase}`} ${e.status}${e.changes ? ` (${describeCounts(e.changes)})` : ""}${e.message && e.status !== "applied" ? `\n  ${e.message.split("\n").join("\n  ")}` : ""}`;
     case "stack-end":
       return `${e.result.stack}: ${e.result.status}${e.result.error ? ` — ${e.result.error.split("\n")[0]}` : ""}`;
     case "note":
@@ -188,10 +188,10 @@ export function liveReporter(out: NodeJS.WriteStream): Reporter {
           rows.get(e.stack)!.since = Date.now();
           return;
         case "step":
-          set(e.stack, `phase ${e.phase}: ${e.step}${e.message ? ` (${e.message})` : ""}`);
+          set(e.stack, `${e.label ?? `phase ${e.phase}`}: ${e.step}${e.message ? ` (${e.message})` : ""}`);
           return;
         case "progress":
-          set(e.stack, `phase ${e.phase}: up ${e.done}/${e.total}`);
+          set(e.stack, `${e.label ?? `phase ${e.phase}`}: up ${e.done}/${e.total}`);
           return;
         case "phase-end":
           if (e.status !== "applied" && e.status !== "previewed") permanent(eventLine(e)!);

@@ -28,6 +28,8 @@ export interface DriverOptions extends Selection {
   command: "advance" | "preview";
   target: PhaseNumber;
   apply: boolean;
+  /** Go back through the reverse steps where --to is below the applied phase (advance --rollback). */
+  rollback?: boolean;
   concurrency?: number;
   cancelStaleLocks: boolean;
   outOfOrder: boolean;
@@ -82,6 +84,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command, since: new Date().toISOString() },
     audit,
     apply: o.apply,
+    ...(o.rollback ? { rollback: true } : {}),
     cancelStaleLocks: o.cancelStaleLocks,
     emit: rep.sink,
     stopRequested: () => undefined,
@@ -93,7 +96,8 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
   rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
   if (o.apply && !o.health) rep.sink({ type: "note", level: "warning", message: "health gates skipped (--skip-health-gates): nothing checks the clusters between phases" });
-  const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder }, (c, s, w) =>
+  // Going back does not wait for earlier waves: they are ahead of the target, not behind it.
+  const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder || !!o.rollback }, (c, s, w) =>
     o.command === "advance" ? advanceStack(c, s, o.target, w) : previewStack(c, s, o.target, w),
   );
   const code = exitCodeOf(results);

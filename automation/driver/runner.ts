@@ -13,11 +13,11 @@ import { loadStack } from "../../config/load";
 import { ConfigError, UserError } from "../../config/problems";
 import { ClusterConfig } from "../../config/types";
 import { validateStackConfig } from "../../config/validate";
-import { PHASES, PhaseNumber } from "../../steps/phases";
-import { describeReverse } from "../../steps/reverse";
+import { GateStep, PHASES, PhaseNumber, PhaseSpec } from "../../steps/phases";
+import { describeReverse, describeStage, GoingBack, isLastStage, reverseStages, reverseStep, ReverseStep, reverseWalk, stageSpec, stageState, stateBefore } from "../../steps/reverse";
 import { PoolRole } from "../../steps/roles";
 import { drainRole } from "../health/drain";
-import { gateSteps, KubeAccess, kubeConfigFor, runGateSteps, runHealthGate } from "../health/gate";
+import { gateSteps, KubeAccess, kubeConfigFor, mergeGateSteps, runGateSteps } from "../health/gate";
 import { AuditLog, GatedChange } from "./audit";
 import { DriverEnvironment } from "./environment";
 import { EventSink, StackResult } from "./events";
@@ -25,7 +25,7 @@ import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulu
 import { ChangeCounts, describeCounts, describeRefusal, EngineDiagnostic, engineStep, EngineStep, gate, GateVerdict, hasChanges, resourceName } from "./previewGate";
 import { resolvePending, ResourceIds } from "./pending";
 import { ExplainContext, explainProviderError, withExplanation } from "./providerErrors";
-import { desiredState } from "../../steps/desired";
+import { desiredState, PhaseState } from "../../steps/desired";
 import { PHASE_KEY, writePhase } from "./stackFile";
 import { appliedPhaseNow, appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
 
@@ -39,6 +39,8 @@ export interface RunContext {
   audit: AuditLog;
   /** false: dry run — preview the next phase and gate it, change nothing. */
   apply: boolean;
+  /** Go back when the target is below the applied phase (`--rollback`), through the reverse steps. */
+  rollback?: boolean;
   cancelStaleLocks: boolean;
   emit: EventSink;
   /** Asked between phases: a reason to start no further phase (pause switch, wave stopping). */
@@ -56,30 +58,84 @@ export interface HealthOptions {
 }
 
 /**
- * The health gate before phase N's up: phase N-1's settled checks and N's own, in order; where the
- * phase drains a role, the checks before the drain run first, then the drain (if asked), then the
- * rest. Returns why it failed, or undefined.
+ * The health gate before an up: the settled checks of where the cluster stands and the step's own,
+ * in order (`gateSteps`), judged against the state it stands in; where the step drains a role, the
+ * checks before the drain run first, then the drain (if asked), then the rest. Returns why it
+ * failed, or undefined.
  */
-async function healthBefore(ctx: RunContext, name: string, config: ClusterConfig, kc: KubeConfig, phase: PhaseNumber): Promise<string | undefined> {
+async function healthBefore(ctx: RunContext, name: string, config: ClusterConfig, kc: KubeConfig, t: StepTarget): Promise<string | undefined> {
   const h = ctx.health!;
-  const { steps, statePhase } = gateSteps(phase, "before");
+  const { steps, state } = t.healthBefore(config);
   const d = steps.findIndex((s) => s.kind === "drain");
   const first = d < 0 ? steps : steps.slice(0, d);
-  const a = await runGateSteps(kc, config, statePhase, first);
-  if (!a.passed) return `health gate before phase ${phase} failed:\n${a.text}`;
+  const a = await runGateSteps(kc, config, state, first);
+  if (!a.passed) return `health gate before ${t.label} failed:\n${a.text}`;
   if (d < 0) return undefined;
   const drain = steps[d] as { kind: "drain"; role: PoolRole };
   if (h.drain) {
-    ctx.emit({ type: "step", stack: name, phase, step: "drain", message: `${drain.role} pools` });
+    ctx.emit({ type: "step", stack: name, phase: t.phase, ...(t.goingBack ? { label: t.label } : {}), step: "drain", message: `${drain.role} pools` });
     const r = await drainRole(kc, { role: drain.role, apply: true, nodesAtOnce: h.nodesAtOnce, perNodeTimeoutMs: h.perNodeTimeoutMs, say: (line) => ctx.emit({ type: "note", stack: name, level: "info", message: line }) });
-    ctx.audit.append({ action: "drain", stack: name, phase, result: r.ok ? "ok" : "failed", message: r.message });
+    ctx.audit.append({ action: "drain", stack: name, phase: t.phase, result: r.ok ? "ok" : "failed", message: r.message });
     if (!r.ok) return r.message;
   }
-  const b = await runGateSteps(kc, config, statePhase, steps.slice(d));
-  if (!b.passed) return `health gate before phase ${phase} failed${h.drain ? "" : ` (the ${drain.role} pools must be drained first: unchain drain --stack ${name} --role ${drain.role} --yes, or advance with --drain)`}:\n${b.text}`;
+  const b = await runGateSteps(kc, config, state, steps.slice(d));
+  if (!b.passed) return `health gate before ${t.label} failed${h.drain ? "" : ` (the ${drain.role} pools must be drained first: unchain drain --stack ${name} --role ${drain.role} --yes, or run with --drain)`}:\n${b.text}`;
   return undefined;
 }
 
+/**
+ * One `pulumi up` the driver runs: a forward phase, or one stage of a reverse step. What the gates
+ * hold it to, what the stack file names meanwhile and what the backend records after it.
+ */
+export interface StepTarget {
+  /** The phase the step reaches (a reverse step's `to`): events and the audit log are about it. */
+  phase: PhaseNumber;
+  /** `phase 4`, or `going back 5→4, step 1 of 2`. */
+  label: string;
+  /** What the preview gate allows. */
+  spec: PhaseSpec;
+  /** `unchain:phase` in the stack file while the step runs (and after it). */
+  filePhase: PhaseNumber;
+  /** The stage of a reverse step the program runs. */
+  goingBack?: GoingBack;
+  /** The stack's appliedPhase once the up is done. */
+  applies: PhaseNumber;
+  healthBefore(config: ClusterConfig): { steps: GateStep[]; state: PhaseState };
+  healthAfter(config: ClusterConfig): { steps: GateStep[]; state: PhaseState };
+}
+
+export function forwardTarget(phase: PhaseNumber): StepTarget {
+  return {
+    phase,
+    label: `phase ${phase}`,
+    spec: PHASES[phase],
+    filePhase: phase,
+    applies: phase,
+    healthBefore: (config) => {
+      const { steps, statePhase } = gateSteps(phase, "before");
+      return { steps, state: desiredState(config, statePhase) };
+    },
+    healthAfter: (config) => ({ steps: PHASES[phase].after, state: desiredState(config, phase) }),
+  };
+}
+
+/** One stage of a reverse step: held to the stage's own allowed changes and gates (steps/reverse.ts). */
+export function reverseTarget(g: GoingBack): StepTarget {
+  const step = reverseStep(g.from) as Extract<ReverseStep, { possible: true }>;
+  const last = isLastStage(g);
+  const spec = stageSpec(g);
+  const prevAfter = g.stage > 1 ? step.stages[g.stage - 2].after : PHASES[g.from].after;
+  return {
+    phase: step.to,
+    label: describeStage(g),
+    spec,
+    filePhase: last ? step.to : step.from,
+    goingBack: g,
+    applies: last ? step.to : step.from,
+    healthBefore: (config) => ({ steps: mergeGateSteps(prevAfter, spec.before), state: stateBefore(config, g) }),
+    healthAfter: (config) => ({ steps: spec.after, state: stageState(config, g) }),
+  };
+}
 
 /** The engine's own summary lines and the program's echo of a provider failure: noise beside the cause. */
 const ENGINE_NOISE = /^(update failed|preview failed|an unhandled error occurred:.*)$|resource monitor shut down|Unhandled exception|expected resource operations for .* but none were seen/i;
@@ -140,23 +196,28 @@ interface PhaseResult {
   error?: string;
 }
 
-async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: PhaseNumber, wave: string | undefined, sandbox: boolean): Promise<PhaseResult> {
+async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarget, wave: string | undefined, sandbox: boolean): Promise<PhaseResult> {
   const { audit, emit, env } = ctx;
-  const spec = PHASES[phase];
+  const { phase, spec } = t;
+  // The program of this step: the stage of a reverse step, or the stack's phase.
+  const program = () => ctx.program(t.goingBack ? { goingBack: t.goingBack } : {});
+  const stage = t.goingBack ? `${t.label}: ` : "";
+  const lbl = t.goingBack ? { label: t.label } : {};
   const before = phaseInFile(env.projectDir, name);
   const restore = () => {
-    if (before === undefined || before === phase) return;
+    if (before === undefined || before === t.filePhase) return;
     writePhase(env.projectDir, name, before);
-    audit.append({ action: "restore-config", stack: name, wave, phase: before, result: "ok", message: `nothing of phase ${phase} was applied` });
+    audit.append({ action: "restore-config", stack: name, wave, phase: before, result: "ok", message: `nothing of ${t.label} was applied` });
   };
-  if (before !== phase) {
-    emit({ type: "step", stack: name, phase, step: "set-config" });
-    writePhase(env.projectDir, name, phase);
-    audit.append({ action: "set-config", stack: name, wave, phase, result: "ok", message: `${PHASE_KEY}: ${before ?? "(unset)"} → ${phase}` });
+  if (t.goingBack) audit.append({ action: "going-back", stack: name, wave, phase, result: "ok", message: `${t.label}: ${spec.summary}` });
+  if (before !== t.filePhase) {
+    emit({ type: "step", stack: name, phase, ...lbl, step: "set-config" });
+    writePhase(env.projectDir, name, t.filePhase);
+    audit.append({ action: "set-config", stack: name, wave, phase: t.filePhase, result: "ok", message: `${PHASE_KEY}: ${before ?? "(unset)"} → ${t.filePhase}` });
   }
 
   // Preview, saving the update plan that up will be held to.
-  emit({ type: "step", stack: name, phase, step: "preview" });
+  emit({ type: "step", stack: name, phase, ...lbl, step: "preview" });
   const plan = planFile(env, name, phase, ctx.runId);
   fs.mkdirSync(path.dirname(plan), { recursive: true });
   const steps: EngineStep[] = [];
@@ -166,6 +227,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   try {
     await stack.preview({
       plan,
+      program,
       onEvent: (ev) => {
         if (ev.resourcePreEvent) steps.push(engineStep(ev.resourcePreEvent.metadata));
         if (ev.diagnosticEvent) diagnostics.push({ severity: ev.diagnosticEvent.severity, message: ev.diagnosticEvent.message, ...(ev.diagnosticEvent.urn ? { urn: ev.diagnosticEvent.urn } : {}) });
@@ -173,7 +235,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
       },
     });
   } catch (e) {
-    const error = `preview of phase ${phase} failed: ${errorText(previewErrors, e, explainContext(env.projectDir, name, phase))}`;
+    const error = `${stage}preview of phase ${phase} failed: ${errorText(previewErrors, e, explainContext(env.projectDir, name, phase))}`;
     audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
     restore();
     return { status: "failed", error };
@@ -182,7 +244,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   // unknowns): that preview does not say what up would do, so it is no preview to apply.
   const unread = diagnostics.filter((d) => d.severity === "warning" && explainProviderError(d.message));
   if (unread.length) {
-    const error = `preview of phase ${phase} could not read the cluster: ${errorText(unread.map((d) => d.message.replace(/\x1b\[[0-9;]*m/g, "").trim()), undefined, explainContext(env.projectDir, name, phase))}`;
+    const error = `${stage}preview of phase ${phase} could not read the cluster: ${errorText(unread.map((d) => d.message.replace(/\x1b\[[0-9;]*m/g, "").trim()), undefined, explainContext(env.projectDir, name, phase))}`;
     audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
     restore();
     return { status: "failed", error };
@@ -191,7 +253,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   const verdict = gate(spec, steps, sandbox, diagnostics);
   audit.append({ action: "preview", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t0, dryRun: !ctx.apply });
 
-  emit({ type: "step", stack: name, phase, step: "gate", message: describeCounts(verdict.counts) });
+  emit({ type: "step", stack: name, phase, ...lbl, step: "gate", message: describeCounts(verdict.counts) });
   if (!verdict.passed) {
     const error = describeRefusal(name, spec, verdict);
     audit.append({ action: "gate", stack: name, wave, phase, result: "refused", changes: verdict.counts, gated: gatedChanges(verdict), planDigest: digest, message: error, dryRun: !ctx.apply });
@@ -206,15 +268,15 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
 
   let kube: { kc: KubeConfig; config: ClusterConfig } | undefined;
   if (ctx.health) {
-    emit({ type: "step", stack: name, phase, step: "health" });
+    emit({ type: "step", stack: name, phase, ...lbl, step: "health" });
     const config = checkedConfig(env.projectDir, name);
     kube = { kc: kubeConfigFor(name, config, ctx.health.access), config };
     // A cluster that cannot be read (VPN down, expired credentials, missing RBAC) fails the gate with the reason.
-    const why = await healthBefore(ctx, name, config, kube.kc, phase).catch((e: Error) => {
+    const why = await healthBefore(ctx, name, config, kube.kc, t).catch((e: Error) => {
       if (e instanceof UserError) return e.message;
       throw e;
     });
-    audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `before phase ${phase}: passed` });
+    audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `before ${t.label}: passed` });
     if (why) {
       restore();
       return { status: "failed", changes: verdict.counts, error: why };
@@ -222,7 +284,7 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   }
 
   // Up, held to the plan: a change the preview did not show fails the update instead of happening.
-  emit({ type: "step", stack: name, phase, step: "up", message: describeCounts(verdict.counts) });
+  emit({ type: "step", stack: name, phase, ...lbl, step: "up", message: describeCounts(verdict.counts) });
   const total = verdict.steps.length;
   let done = 0;
   const upErrors: string[] = [];
@@ -231,10 +293,11 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
   try {
     const up = await stack.up({
       plan,
+      program,
       onEvent: (ev) => {
         collectErrors(upErrors)(ev);
         const o = ev.resOutputsEvent?.metadata;
-        if (o && o.op !== "same" && o.type !== "pulumi:pulumi:Stack") emit({ type: "progress", stack: name, phase, done: Math.min(++done, total), total });
+        if (o && o.op !== "same" && o.type !== "pulumi:pulumi:Stack") emit({ type: "progress", stack: name, phase, ...lbl, done: Math.min(++done, total), total });
       },
     });
     outputs = up.outputs;
@@ -244,38 +307,39 @@ async function runPhase(ctx: RunContext, stack: Stack, name: string, phase: Phas
       audit.append({ action: "up", stack: name, wave, phase, result: "refused", planDigest: digest, message: error });
       return { status: "locked", error };
     }
-    const error = `up of phase ${phase} failed: ${errorText(upErrors, e, explainContext(env.projectDir, name, phase))}`;
+    const error = `${stage}up of phase ${phase} failed: ${errorText(upErrors, e, explainContext(env.projectDir, name, phase))}`;
     audit.append({ action: "up", stack: name, wave, phase, result: "failed", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t1, message: error });
     return { status: "failed", changes: verdict.counts, error };
   }
-  audit.append({ action: "up", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t1 });
+  audit.append({ action: "up", stack: name, wave, phase, result: "ok", changes: verdict.counts, planDigest: digest, durationMs: Date.now() - t1, ...(t.goingBack ? { message: t.label } : {}) });
 
   // Verify: the backend says this phase is applied, and nothing is left to change.
-  emit({ type: "step", stack: name, phase, step: "verify" });
+  emit({ type: "step", stack: name, phase, ...lbl, step: "verify" });
   const applied = appliedPhaseOf(outputs);
   let error: string | undefined;
-  if (applied !== phase) error = `phase ${phase} was applied, but the stack output appliedPhase is ${String(applied)}`;
+  if (applied !== t.applies) error = `${t.label} was applied, but the stack output appliedPhase is ${String(applied)}, not ${t.applies}`;
   else {
     const again: EngineStep[] = [];
     const verifyErrors: string[] = [];
     try {
-      await stack.preview({ onEvent: (ev) => (ev.resourcePreEvent ? again.push(engineStep(ev.resourcePreEvent.metadata)) : collectErrors(verifyErrors)(ev)) });
+      await stack.preview({ program, onEvent: (ev) => (ev.resourcePreEvent ? again.push(engineStep(ev.resourcePreEvent.metadata)) : collectErrors(verifyErrors)(ev)) });
       const left = gate(spec, again, sandbox);
-      if (hasChanges(left.counts)) error = `phase ${phase} was applied, but a second preview still shows ${describeCounts(left.counts)}: ${left.steps.map((s) => `${s.op} ${s.name}`).join(", ")}`;
+      if (hasChanges(left.counts)) error = `${t.label} was applied, but a second preview still shows ${describeCounts(left.counts)}: ${left.steps.map((s) => `${s.op} ${s.name}`).join(", ")}`;
     } catch (e) {
-      error = `phase ${phase} was applied, but the verifying preview failed: ${errorText(verifyErrors, e)}`;
+      error = `${t.label} was applied, but the verifying preview failed: ${errorText(verifyErrors, e)}`;
     }
   }
   audit.append({ action: "verify", stack: name, wave, phase, result: error ? "failed" : "ok", ...(error ? { message: error } : {}) });
   if (error) return { status: "failed", changes: verdict.counts, error };
   if (kube) {
-    emit({ type: "step", stack: name, phase, step: "health" });
-    const after = await runHealthGate(kube.kc, kube.config, phase, "after").catch((e: Error) => {
+    emit({ type: "step", stack: name, phase, ...lbl, step: "health" });
+    const a = t.healthAfter(kube.config);
+    const after = await runGateSteps(kube.kc, kube.config, a.state, a.steps).catch((e: Error) => {
       if (e instanceof UserError) return { passed: false, results: [], text: e.message };
       throw e;
     });
-    const why = after.passed ? undefined : `phase ${phase} was applied, but its health gate failed; the run stops here (fix the cluster, then run again: the gate is checked again before phase ${phase + 1}):\n${after.text}`;
-    audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `after phase ${phase}: passed` });
+    const why = after.passed ? undefined : `${t.label} was applied, but its health gate failed; the run stops here (fix the cluster, then run again: the gate is checked again before the next step):\n${after.text}`;
+    audit.append({ action: "health", stack: name, wave, phase, result: why ? "failed" : "ok", message: why ?? `after ${t.label}: passed` });
     if (why) return { status: "failed", changes: verdict.counts, error: why };
   }
   return { status: "applied", changes: verdict.counts };
@@ -296,6 +360,8 @@ interface Opened {
   inFile: PhaseNumber;
   sandbox: boolean;
   from?: PhaseNumber;
+  /** A reverse step the backend records as applied half-way. */
+  half?: GoingBack;
   result: (r: ResultInit) => StackResult;
 }
 
@@ -320,8 +386,8 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
     if (inFile === undefined) return result({ status: "failed", error: `Pulumi.${name}.yaml has no unchain:phase (0-6)` });
     const sandbox = sandboxInFile(env.projectDir, name);
     const stack = await openStack(env, name, ctx.program);
-    const from = await appliedPhaseNow(env, stack, name);
-    return await body({ stack, inFile, sandbox, ...(from !== undefined ? { from } : {}), result });
+    const { applied: from, goingBack: half } = await appliedPhaseNow(env, stack, name);
+    return await body({ stack, inFile, sandbox, ...(from !== undefined ? { from } : {}), ...(half ? { half } : {}), result });
   } catch (e) {
     // The CLI could not run at all (backend unreachable, passphrase wrong, …).
     return result({ status: "failed", error: errorText([], e) });
@@ -348,52 +414,92 @@ async function checkPulumiLocks(ctx: RunContext, o: Opened, name: string, wave: 
   return undefined;
 }
 
+/** What a killed update left half-done is read back from the providers before anything goes on; undefined: resolved (or nothing was pending). */
+async function beforeApplying(ctx: RunContext, o: Opened, name: string, wave: string | undefined): Promise<{ status: "locked" | "failed"; error: string } | undefined> {
+  const locked = await checkPulumiLocks(ctx, o, name, wave);
+  if (locked) return { status: "locked", error: locked };
+  const r = await resolvePending(ctx.env, o.stack, name, ctx.ids);
+  if (r.unresolved) {
+    ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "refused", message: r.unresolved });
+    return { status: "failed", error: r.unresolved };
+  }
+  if (r.resolved.length) {
+    const message = `resolved ${r.resolved.length} operation(s) a killed update left pending (${r.resolved.map((p) => `${p.type} ${resourceName(p.urn)}`).join(", ")}): refreshed from the providers${r.resolved.some((p) => p.type === "creating") ? ", pending creates imported" : ""}`;
+    ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "ok", message });
+    ctx.emit({ type: "note", stack: name, level: "warning", message });
+  }
+  return undefined;
+}
+
+/**
+ * Runs the steps in order (each a phase, or a stage of a reverse step): a dry run previews only the
+ * first; a run stops at the first that does not apply, or between steps when asked to.
+ */
+async function runSteps(ctx: RunContext, o: Opened, name: string, wave: string | undefined, targets: StepTarget[], base: { from?: number; reached?: number }): Promise<StackResult> {
+  const applied: number[] = [];
+  let reached = base.reached;
+  let stepsDone = 0;
+  for (const t of targets) {
+    if (!ctx.apply && t !== targets[0]) break;
+    const at = () => ({ ...base, ...(reached !== undefined ? { reached } : {}), phasesApplied: [...applied] });
+    const stop = ctx.stopRequested();
+    if (stop) return o.result({ ...at(), status: stepsDone ? "stopped" : "not-started", error: stop });
+    const r = await runStep(ctx, o.stack, name, t, wave, o.sandbox);
+    ctx.emit({ type: "phase-end", stack: name, phase: t.phase, status: r.status === "locked" ? "failed" : r.status, ...(r.changes ? { changes: r.changes } : {}), ...(r.error ? { message: r.error } : {}), ...(t.goingBack ? { label: t.label } : {}) });
+    if (r.status === "previewed") return o.result({ ...at(), status: "previewed", phase: t.phase, ...(r.changes ? { changes: r.changes } : {}) });
+    if (r.status !== "applied") return o.result({ ...at(), status: r.status, phase: t.phase, ...(r.error ? { error: r.error } : {}), ...(r.changes ? { changes: r.changes } : {}) });
+    stepsDone++;
+    if (!t.goingBack || isLastStage(t.goingBack)) {
+      applied.push(t.applies);
+      reached = t.applies;
+    }
+  }
+  return o.result({ ...base, reached: reached!, status: "succeeded", phasesApplied: applied });
+}
+
 export async function advanceStack(ctx: RunContext, name: string, target: PhaseNumber, wave?: string): Promise<StackResult> {
   return withStack(ctx, name, target, wave, async (o) => {
     const { emit } = ctx;
-    const { from, inFile } = o;
-    const phases = phasesToApply(from, inFile, target);
+    const { from, inFile, half } = o;
     const base = { ...(from !== undefined ? { from, reached: from } : {}) };
-    if (from !== undefined && inFile === from + 1 && phases[0] === inFile)
-      emit({ type: "note", stack: name, level: "info", message: `an earlier run set phase ${inFile} and did not finish applying it; completing it` });
-    emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), ...(from !== undefined ? { from } : {}), target, phases });
-    // A target below the applied phase is going back: not what advance does, and never by accident.
+    // A target below the applied phase is going back: only through the reverse steps, and only when asked for.
     if (from !== undefined && from > target) {
-      const error = `${name} is at phase ${from}; --to ${target} would go back. advance only goes forward, and no phase is undone by running an earlier one.\n${describeReverse(from as PhaseNumber, target)}\nSee "Going back" in the README.`;
+      const walk = reverseWalk(from, target);
+      const refuse = (error: string) => {
+        ctx.audit.append({ action: "gate", stack: name, wave, phase: target, result: "refused", message: error });
+        emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), from, target, phases: [] });
+        return o.result({ ...base, status: "refused", phase: target, error });
+      };
+      if (!ctx.rollback)
+        return refuse(`${name} is at phase ${from}; --to ${target} would go back. No phase is undone by running an earlier one: going back takes the reverse steps below, with their drains and gates, and only with --rollback.\n${describeReverse(from, target)}\nTo take them: unchain advance -s ${name} --to ${target} --rollback${ctx.apply ? " --yes" : ""}. See "Going back" in the README.`);
+      const impossible = walk.find((s) => !s.possible);
+      if (impossible && !impossible.possible) return refuse(`${name} is at phase ${from}; going back to ${target} passes ${impossible.from}→${impossible.to}, which cannot be undone: ${impossible.why}. Nothing was changed.\n${describeReverse(from, target)}`);
+      const stages = reverseStages(from, target, half);
+      emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), from, target, phases: [...new Set(stages.map((g) => reverseStep(g.from).to))] });
+      if (half) emit({ type: "note", stack: name, level: "info", message: `an earlier run applied ${describeStage(half)} and did not finish the step; going on from there` });
+      if (ctx.apply) {
+        const blocked = await beforeApplying(ctx, o, name, wave);
+        if (blocked) return o.result({ ...base, ...blocked });
+      }
+      return runSteps(ctx, o, name, wave, stages.map(reverseTarget), base);
+    }
+    if (ctx.rollback && (from === undefined || from <= target)) {
+      const error = `--rollback goes back, and ${name} is ${from === undefined ? "not applied yet" : `at phase ${from}`}: --to must be below the applied phase. To go forward, run without --rollback.`;
       ctx.audit.append({ action: "gate", stack: name, wave, phase: target, result: "refused", message: error });
       return o.result({ ...base, status: "refused", phase: target, error });
     }
+    // A reverse step applied half-way (its first stage) is undone by applying the phase it started from again.
+    const phases = half && from !== undefined ? [from, ...phasesToApply(from, inFile, target)] : phasesToApply(from, inFile, target);
+    if (half) emit({ type: "note", stack: name, level: "warning", message: `${describeStage(half)} was applied and the step not finished: phase ${from} is applied again first, which undoes it (--rollback --to ${reverseStep(half.from).to} would finish the step instead)` });
+    else if (from !== undefined && inFile === from + 1 && phases[0] === inFile)
+      emit({ type: "note", stack: name, level: "info", message: `an earlier run set phase ${inFile} and did not finish applying it; completing it` });
+    emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), ...(from !== undefined ? { from } : {}), target, phases });
     if (phases.length === 0) return o.result({ ...base, status: "skipped" });
     if (ctx.apply) {
-      const locked = await checkPulumiLocks(ctx, o, name, wave);
-      if (locked) return o.result({ ...base, status: "locked", error: locked });
-      // What a killed update left half-done is read back from the providers before anything goes on.
-      const r = await resolvePending(ctx.env, o.stack, name, ctx.ids);
-      if (r.unresolved) {
-        ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "refused", message: r.unresolved });
-        return o.result({ ...base, status: "failed", error: r.unresolved });
-      }
-      if (r.resolved.length) {
-        const message = `resolved ${r.resolved.length} operation(s) a killed update left pending (${r.resolved.map((p) => `${p.type} ${resourceName(p.urn)}`).join(", ")}): refreshed from the providers${r.resolved.some((p) => p.type === "creating") ? ", pending creates imported" : ""}`;
-        ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "ok", message });
-        emit({ type: "note", stack: name, level: "warning", message });
-      }
+      const blocked = await beforeApplying(ctx, o, name, wave);
+      if (blocked) return o.result({ ...base, ...blocked });
     }
-    const applied: number[] = [];
-    let reached = from;
-    for (const phase of phases) {
-      if (!ctx.apply && phase !== phases[0]) break;
-      const at = () => ({ ...base, ...(reached !== undefined ? { reached } : {}), phasesApplied: [...applied] });
-      const stop = ctx.stopRequested();
-      if (stop) return o.result({ ...at(), status: applied.length ? "stopped" : "not-started", error: stop });
-      const r = await runPhase(ctx, o.stack, name, phase, wave, o.sandbox);
-      emit({ type: "phase-end", stack: name, phase, status: r.status === "locked" ? "failed" : r.status, ...(r.changes ? { changes: r.changes } : {}), ...(r.error ? { message: r.error } : {}) });
-      if (r.status === "previewed") return o.result({ ...at(), status: "previewed", phase, ...(r.changes ? { changes: r.changes } : {}) });
-      if (r.status !== "applied") return o.result({ ...at(), status: r.status, phase, ...(r.error ? { error: r.error } : {}), ...(r.changes ? { changes: r.changes } : {}) });
-      applied.push(phase);
-      reached = phase;
-    }
-    return o.result({ ...base, reached: reached!, status: "succeeded", phasesApplied: applied });
+    return runSteps(ctx, o, name, wave, phases.map(forwardTarget), base);
   });
 }
 
@@ -411,7 +517,7 @@ export async function previewStack(ctx: RunContext, name: string, phase: PhaseNu
       return o.result({ ...base, status: "skipped", error: `${name} ${at}; the next phase to preview is ${next}. unchain plan -s ${name} shows phase ${phase} offline.` });
     }
     ctx.emit({ type: "stack-start", stack: name, ...(wave ? { wave } : {}), ...(o.from !== undefined ? { from: o.from } : {}), target: phase, phases: [phase] });
-    const r = await runPhase({ ...ctx, apply: false }, o.stack, name, phase, wave, o.sandbox);
+    const r = await runStep({ ...ctx, apply: false }, o.stack, name, forwardTarget(phase), wave, o.sandbox);
     ctx.emit({ type: "phase-end", stack: name, phase, status: r.status === "locked" ? "failed" : r.status, ...(r.changes ? { changes: r.changes } : {}), ...(r.error ? { message: r.error } : {}) });
     if (r.status === "previewed" || r.status === "applied") return o.result({ ...base, status: "previewed", phase, ...(r.changes ? { changes: r.changes } : {}) });
     return o.result({ ...base, status: r.status, phase, ...(r.error ? { error: r.error } : {}), ...(r.changes ? { changes: r.changes } : {}) });

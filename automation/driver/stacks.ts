@@ -10,20 +10,26 @@ import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import type { ProgramOptions } from "../../components/program";
 import { loadStack } from "../../config/load";
 import { isPhaseNumber, PhaseNumber } from "../../steps/phases";
+import { GoingBack, isGoingBack } from "../../steps/reverse";
 import { DriverEnvironment, pulumiCommand } from "./environment";
 import { ResourceIds } from "./pending";
 import { keepFileShape } from "./stackFile";
 
-export type PulumiProgram = () => Promise<Record<string, unknown>>;
+/** A Pulumi program, with what the driver asks of one run of it (the stage of a reverse step). */
+export type PulumiProgram = (o?: StageOptions) => Promise<Record<string, unknown>>;
+
+export interface StageOptions {
+  goingBack?: GoingBack;
+}
 
 /**
  * The unchain program for the stacks of the project in `projectDir` (where it prepares each stack's
  * Helm environment), loaded only when a stack is really run (it pulls in the AWS and Kubernetes SDKs).
  */
 export function unchainProgram(projectDir: string): PulumiProgram {
-  return async () => {
+  return async (o: StageOptions = {}) => {
     const { clusterProgram } = require("../../components/program") as typeof import("../../components/program");
-    return (await clusterProgram({ projectDir })) as unknown as Record<string, unknown>;
+    return (await clusterProgram({ projectDir, ...o })) as unknown as Record<string, unknown>;
   };
 }
 
@@ -32,7 +38,7 @@ export function programFromModule(file: string, projectDir: string): { program: 
   const mod = require(path.resolve(file)) as { program?: (o: ProgramOptions) => ReturnType<PulumiProgram>; resourceId?: ResourceIds };
   if (typeof mod.program !== "function") throw new Error(`${file} exports no function named program`);
   const program = mod.program;
-  return { program: () => program({ projectDir }), ids: mod.resourceId ?? (() => undefined) };
+  return { program: (o: StageOptions = {}) => program({ projectDir, ...o }), ids: mod.resourceId ?? (() => undefined) };
 }
 
 /** The unchain program's resource IDs (components/imports.ts), without loading the providers' SDKs. */
@@ -43,7 +49,7 @@ export function unchainIds(): ResourceIds {
 export async function openStack(env: DriverEnvironment, stackName: string, program: PulumiProgram): Promise<Stack> {
   const cmd = await pulumiCommand(env.pulumiBinary);
   return keepFileShape(env.projectDir, stackName, () =>
-    LocalWorkspace.createOrSelectStack({ stackName, projectName: env.projectName, program }, { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars }),
+    LocalWorkspace.createOrSelectStack({ stackName, projectName: env.projectName, program: () => program() }, { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars }),
   );
 }
 
@@ -66,7 +72,14 @@ interface Checkpoint {
   checkpoint?: { latest?: { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> } };
 }
 
-export type BackendPhase = { exists: false } | { exists: true; applied?: PhaseNumber };
+/** Where a stack stands in its backend: its applied phase, and a reverse step applied half-way (its `goingBack` output). */
+export type BackendPhase = { exists: false } | { exists: true; applied?: PhaseNumber; goingBack?: GoingBack };
+
+function backendPhaseOf(outputs: Record<string, unknown> | undefined): BackendPhase {
+  const applied = outputs?.appliedPhase;
+  const half = outputs?.goingBack;
+  return { exists: true, ...(isPhaseNumber(applied) ? { applied } : {}), ...(isGoingBack(half) ? { goingBack: half } : {}) };
+}
 
 /**
  * The applied phase of every stack, without a CLI process per stack where the backend is a local
@@ -94,8 +107,7 @@ export async function appliedPhases(env: DriverEnvironment, stacks: string[], co
         continue;
       }
       const stackRes = cp.checkpoint?.latest?.resources?.find((r) => r.type === "pulumi:pulumi:Stack");
-      const v = stackRes?.outputs?.appliedPhase;
-      out.set(s, isPhaseNumber(v) ? { exists: true, applied: v } : { exists: true });
+      out.set(s, backendPhaseOf(stackRes?.outputs));
     }
     return out;
   }
@@ -106,19 +118,21 @@ export async function appliedPhases(env: DriverEnvironment, stacks: string[], co
   await Promise.all(
     Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-        const applied = appliedPhaseOf(await ws.stackOutputs(s));
-        out.set(s, applied === undefined ? { exists: true } : { exists: true, applied });
+        const outputs = await ws.stackOutputs(s);
+        out.set(s, backendPhaseOf(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]))));
       }
     }),
   );
   return out;
 }
 
-/** One stack's applied phase: from the checkpoint file on a file backend, else `pulumi stack output`. */
-export async function appliedPhaseNow(env: DriverEnvironment, stack: Stack, name: string): Promise<PhaseNumber | undefined> {
+/** Where one stack stands: from the checkpoint file on a file backend, else `pulumi stack output`. */
+export async function appliedPhaseNow(env: DriverEnvironment, stack: Stack, name: string): Promise<{ applied?: PhaseNumber; goingBack?: GoingBack }> {
   if (env.backendPath) {
     const p = (await appliedPhases(env, [name])).get(name);
-    return p?.exists ? p.applied : undefined;
+    return p?.exists ? { ...(p.applied !== undefined ? { applied: p.applied } : {}), ...(p.goingBack ? { goingBack: p.goingBack } : {}) } : {};
   }
-  return appliedPhaseOf(await stack.outputs());
+  const outputs = await stack.outputs();
+  const b = backendPhaseOf(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])));
+  return b.exists ? { ...(b.applied !== undefined ? { applied: b.applied } : {}), ...(b.goingBack ? { goingBack: b.goingBack } : {}) } : {};
 }

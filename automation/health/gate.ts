@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import { whereOf, withCluster } from "./access";
 import { UserError } from "../../config/problems";
 import { ClusterConfig } from "../../config/types";
-import { desiredState } from "../../steps/desired";
+import { desiredState, PhaseState } from "../../steps/desired";
 import { GateStep, PHASES, PhaseNumber } from "../../steps/phases";
 import { CheckResult, describeResults, gatePassed, runChecks } from "./checks";
 import { readCluster } from "./cluster";
@@ -65,10 +65,15 @@ export type GateWhen = "before" | "after";
 export function gateSteps(phase: PhaseNumber, when: GateWhen): { steps: GateStep[]; statePhase: PhaseNumber } {
   if (when === "after" || phase === 0) return { steps: when === "after" ? PHASES[phase].after : PHASES[0].before, statePhase: phase };
   const prev = (phase - 1) as PhaseNumber;
+  return { steps: mergeGateSteps(PHASES[prev].after, PHASES[phase].before), statePhase: prev };
+}
+
+/** The settled checks of where the cluster stands, then a step's own before checks, each once, in order. */
+export function mergeGateSteps(settled: GateStep[], before: GateStep[]): GateStep[] {
   const steps: GateStep[] = [];
   const key = (s: GateStep) => (s.kind === "check" ? `${s.check}:${s.role ?? ""}` : `drain:${s.role}`);
-  for (const s of [...PHASES[prev].after, ...PHASES[phase].before]) if (!steps.some((x) => key(x) === key(s))) steps.push(s);
-  return { steps, statePhase: prev };
+  for (const s of [...settled, ...before]) if (!steps.some((x) => key(x) === key(s))) steps.push(s);
+  return steps;
 }
 
 export interface GateRun {
@@ -77,10 +82,10 @@ export interface GateRun {
   text: string;
 }
 
-/** Runs the checks of `steps` (drain steps only mark which role goes next) against the cluster now. */
-export async function runGateSteps(kc: k8s.KubeConfig, config: ClusterConfig, statePhase: PhaseNumber, steps: GateStep[]): Promise<GateRun> {
+/** Runs the checks of `steps` (drain steps only mark which role goes next) against the cluster now, in the state of a phase (or of a reverse step's stage). */
+export async function runGateSteps(kc: k8s.KubeConfig, config: ClusterConfig, state: PhaseNumber | PhaseState, steps: GateStep[]): Promise<GateRun> {
   const snap = await withCluster(kc, `health gate of ${config.stack}`, () => readCluster(kc));
-  const results = runChecks(snap, desiredState(config, statePhase), steps, config.awsPoolTaintKey);
+  const results = runChecks(snap, typeof state === "number" ? desiredState(config, state) : state, steps, config.awsPoolTaintKey);
   const { context, server } = whereOf(kc);
   return { passed: gatePassed(results), results, text: `cluster: context ${context}, server ${server}\n${describeResults(results)}` };
 }
