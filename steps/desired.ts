@@ -96,6 +96,8 @@ export interface PhaseState {
   cluster: string;
   availabilityZones: string[];
   minSchedulableNodesPerAz: number;
+  /** The taint key that closes aws pools (`unchain:awsPoolTaintKey`): with `cni`, the keys unchain sets on pools. */
+  awsPoolTaintKey?: string;
   pools: PoolState[];
   awsNode?: AwsNodeState;
   cilium?: CiliumState;
@@ -279,6 +281,7 @@ export function desiredState(config: ClusterConfig, phase: PhaseNumber, opts: De
     cluster: config.clusterName,
     availabilityZones: config.availabilityZones.map((a) => a.name),
     minSchedulableNodesPerAz: config.minSchedulableNodesPerAz,
+    awsPoolTaintKey: config.awsPoolTaintKey,
     pools,
     ...(awsNode ? { awsNode } : {}),
     ...(cilium ? { cilium } : {}),

@@ -8,13 +8,14 @@
  * open in the same step (aws pools depend on cilium pools), and Pulumi deletes last. Updates of
  * aws-node and of Cilium may land in either order, so pools that persist are checked under all four.
  */
-import { NodeShape, runsOn } from "./affinity";
+import { NodeShape, runsOn, Taint } from "./affinity";
 import { isClosingTaint, isOpen, nodeShape, nodeShapes, PhaseState, PoolState } from "./desired";
-import { drainedBefore, PhaseNumber, verifiedEmptyBefore } from "./phases";
+import { AWS_POOL_TAINT_KEY, drainedBefore, ownedTaintKeys, PhaseNumber, verifiedEmptyBefore } from "./phases";
+import { instanceCapacity } from "../config/instanceTypes";
 import { allowedBy, ChangeToCheck, ownedBy } from "./classify";
 import { REPLACE_ON_CHANGE } from "./replacement";
 import { diffValues } from "./valueDiff";
-import { ROLE_IPAM } from "./roles";
+import { CNI_LABEL, ROLE_IPAM } from "./roles";
 
 export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 10;
 
@@ -122,6 +123,110 @@ function capacityByAz(state: PhaseState, pools: PoolState[]): Map<string, { tota
 }
 
 const rolesOf = (pools: PoolState[]) => [...new Set(pools.map((p) => p.role))];
+
+/** The vCPUs and GiB one node of a pool brings: its smallest instance type, or why it is not known. */
+function nodeCapacity(p: PoolState): { vcpu: number; memoryGiB: number; type: string } | { unknown: string } {
+  if (!p.instanceTypes?.length) return { unknown: "the stack file lists no instanceTypes (the launch template sets the type)" };
+  const known = p.instanceTypes.map((t) => ({ t, c: instanceCapacity(t) }));
+  const missing = known.filter((k) => !k.c).map((k) => k.t);
+  if (missing.length) return { unknown: `instance type${missing.length > 1 ? "s" : ""} ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not in config/instanceTypes.ts` };
+  // Several types: EKS may bring up any of them, so a node is counted as the smallest (on both sides of the measure).
+  const vcpu = Math.min(...known.map((k) => k.c!.vcpu));
+  const memoryGiB = Math.min(...known.map((k) => k.c!.memoryGiB));
+  return { vcpu, memoryGiB, type: p.instanceTypes.length > 1 ? `the smallest of ${p.instanceTypes.join(", ")}` : p.instanceTypes[0] };
+}
+
+/**
+ * The closing taints a pool carries of its own (dedicated pools), not those unchain sets to close
+ * it: the stack file may not use unchain's keys (`cni`, `awsPoolTaintKey`; config/validate.ts).
+ */
+function ownClosingTaints(p: PoolState, state: PhaseState): Taint[] {
+  const managed = new Set((["chained", "aws", "cilium"] as const).flatMap((role) => ownedTaintKeys(role, state.awsPoolTaintKey ?? AWS_POOL_TAINT_KEY)));
+  return p.taints.filter((t) => isClosingTaint(t) && !managed.has(t.key) && t.key !== CNI_LABEL);
+}
+
+const taintKey = (ts: Taint[]) =>
+  ts
+    .map((t) => `${t.key}=${t.value ?? ""}:${t.effect}`)
+    .sort()
+    .join(", ");
+const amount = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+
+/**
+ * Invariant 4 in vCPU and memory, at a step before which pools are drained: in each AZ, the pools
+ * that stay open to workloads (by their desired sizes and instance types, a pool's desired size spread
+ * evenly over its AZs) hold at least the vCPU and the memory of the pools drained there. Dedicated
+ * pools are weighed against pools carrying the same taints, as their successors do. A pool whose
+ * instance type is not known (not listed, or not in config/instanceTypes.ts) is not weighed: a note
+ * says so, and an AZ it leaves undecided is neither passed nor failed.
+ */
+export function cpuMemoryAtDrain(from: PhaseState, to: PhaseState): { violations: Violation[]; notes: string[] } {
+  const drained = drainedBefore(to.spec);
+  if (!drained.length) return { violations: [], notes: [] };
+  const leaving = from.pools.filter((p) => drained.includes(p.role));
+  // Pools that stay: open to workloads but for their own dedicated taints (a pool the phase closes receives nothing).
+  const staying = from.pools.filter((p) => !drained.includes(p.role) && p.taints.filter(isClosingTaint).length === ownClosingTaints(p, from).length);
+  const capacity = new Map<PoolState, ReturnType<typeof nodeCapacity>>();
+  const unweighed = new Map<string, string[]>();
+  for (const p of [...leaving, ...staying]) {
+    const c = nodeCapacity(p);
+    capacity.set(p, c);
+    if ("unknown" in c) unweighed.set(c.unknown, [...(unweighed.get(c.unknown) ?? []), p.id]);
+  }
+  const notes = [...unweighed].map(
+    ([why, ids]) => `invariant 4 in vCPU and memory was not computed at step ${from.phase}→${to.phase} for pool${ids.length > 1 ? "s" : ""} ${ids.join(", ")}: ${why}; ${ids.length > 1 ? "their" : "its"} nodes are counted, not ${ids.length > 1 ? "their" : "its"} CPU and memory`,
+  );
+  const violations: Violation[] = [];
+  const groups = new Map<string, { leaving: PoolState[]; staying: PoolState[] }>();
+  for (const p of leaving) {
+    const k = taintKey(ownClosingTaints(p, from));
+    groups.set(k, { leaving: [...(groups.get(k)?.leaving ?? []), p], staying: staying.filter((s) => taintKey(ownClosingTaints(s, from)) === k) });
+  }
+  for (const az of from.availabilityZones) {
+    for (const [key, g] of groups) {
+      const sum = (pools: PoolState[]) => {
+        const out = { vcpu: 0, memoryGiB: 0, unknown: false, parts: [] as string[] };
+        for (const p of pools.filter((x) => x.availabilityZones.includes(az))) {
+          const c = capacity.get(p)!;
+          const nodes = p.size.desired / p.availabilityZones.length;
+          if ("unknown" in c) {
+            out.unknown = true;
+            continue;
+          }
+          out.vcpu += nodes * c.vcpu;
+          out.memoryGiB += nodes * c.memoryGiB;
+          out.parts.push(`${p.id}: ${amount(nodes)} × ${c.type}`);
+        }
+        return out;
+      };
+      const need = sum(g.leaving);
+      const have = sum(g.staying);
+      const shortCpu = need.vcpu - have.vcpu;
+      const shortMem = need.memoryGiB - have.memoryGiB;
+      // A shortfall is certain only where every pool that stays was weighed (an unweighed drained pool only adds to what is needed).
+      if ((shortCpu > 1e-9 || shortMem > 1e-9) && !have.unknown) {
+        const what = key ? `the pools tainted ${key}` : "the pools open to workloads";
+        const roles = [...new Set(g.staying.map((p) => p.role))];
+        violations.push({
+          invariant: 4,
+          phase: to.phase,
+          fromPhase: from.phase,
+          az,
+          message: `in ${az} ${amount(have.vcpu)} vCPU / ${amount(have.memoryGiB)} GiB stay in ${what} (${have.parts.join(", ") || "none"}), the drained ${drained.join(", ")} pools had ${amount(need.vcpu)} vCPU / ${amount(need.memoryGiB)} GiB (${need.parts.join(", ")}): short by ${[shortCpu > 1e-9 ? `${amount(shortCpu)} vCPU` : "", shortMem > 1e-9 ? `${amount(shortMem)} GiB` : ""].filter(Boolean).join(" and ")}`,
+          fix: `raise sizePerAz.desired, or choose larger instanceTypes, of the ${roles.length ? roles.join(" and ") : "successor"} pools${key ? ` tainted ${key}` : ""} in ${az} (unchain:${roles.length ? `${roles[0]}Pools` : "awsPools / ciliumPools"}), so that they hold what the drained pools held`,
+        });
+      }
+    }
+  }
+  return { violations, notes };
+}
+
+/** What a walk's invariant checks could not weigh (the CPU and memory of pools of unknown instance types), once each. */
+export function walkNotes(states: PhaseState[]): string[] {
+  const out = new Set<string>();
+  for (let i = 1; i < states.length; i++) for (const n of cpuMemoryAtDrain(states[i - 1], states[i]).notes) out.add(n);
+  return [...out];
+}
 
 /** Whether the release's values make Cilium drop traffic by policy (not in audit mode, not `never`). */
 export function enforcesPolicy(values: Record<string, unknown>): boolean {
@@ -294,6 +399,11 @@ export function checkStep(from: PhaseState, to: PhaseState): Violation[] {
         fix: `raise sizePerAz.desired of the pools that stay open in ${az}, or lower unchain:minSchedulableNodesPerAz`,
       });
   }
+
+  // 4 in vCPU and memory: what stays open holds what is drained, per AZ, where instance types are known.
+  // An AZ already short of nodes is said once.
+  const shortOfNodes = new Set(out.filter((o) => o.invariant === 4).map((o) => o.az));
+  for (const v of cpuMemoryAtDrain(from, to).violations) if (!shortOfNodes.has(v.az)) out.push(v);
 
   // 5: under the old configuration, pools that existed; under the new one, pools that exist then
   // plus removed pools nobody verified empty.

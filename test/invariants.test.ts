@@ -7,7 +7,10 @@ import fc from "fast-check";
 import { ClusterConfig } from "../config/types";
 import { validateStackConfig } from "../config/validate";
 import { desiredState, desiredWalk, PhaseState } from "../steps/desired";
-import { checkStep, checkWalk } from "../steps/invariants";
+import * as fs from "node:fs";
+import { instanceCapacity } from "../config/instanceTypes";
+import { checkStep, checkWalk, describeViolation, walkNotes } from "../steps/invariants";
+import { fleetConfig, PROJECT } from "./helpers";
 
 const REGION = "eu-central-1";
 
@@ -20,7 +23,8 @@ function configOf(raw: Record<string, unknown>): ClusterConfig {
 
 /**
  * A generated cluster as its stack file would say: 1-4 AZs, 1-3 chained pools (some dedicated), each
- * succeeded by an aws and a cilium pool of its name, sizes that meet the floor.
+ * succeeded by an aws and a cilium pool of its name, sizes that meet the floor, and successors that
+ * hold their chained pool's share of each AZ (the same instance type, as many nodes or more).
  */
 const rawArb = fc
   .record({
@@ -32,7 +36,10 @@ const rawArb = fc
   .map(({ azCount, floor, chained, phase }) => {
     const azs = Array.from({ length: azCount }, (_, i) => ({ name: `${REGION}${"abcd"[i]}`, subnetIds: [`subnet-0000000000000000${i}`] }));
     const names = azs.map((a) => a.name);
-    const successor = (c: { perAz: number }, i: number) => ({ name: `c${i}`, sizePerAz: { min: 0, desired: (i === 0 ? floor : 0) + c.perAz, max: floor + c.perAz + 1 } });
+    const successor = (c: { perAz: number; extra: number }, i: number) => {
+      const desired = (i === 0 ? floor : 0) + Math.ceil(c.extra / azCount) + c.perAz;
+      return { name: `c${i}`, sizePerAz: { min: 0, desired, max: desired + 1 } };
+    };
     return {
       phase,
       cluster: { name: "generated", region: REGION, availabilityZones: azs, nodeRoleArn: "arn:aws:iam::123456789012:role/nodes" },
@@ -212,5 +219,145 @@ describe("the six invariants over generated fleets", () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe("invariant 4 in vCPU and memory, where the stack file gives instance types", () => {
+  const AZS = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
+  /** Three AZs, one chained pool (12 nodes, 4 per AZ) and its successors, each of the instance types given. */
+  const cluster = (chained: string[], aws: string[], cilium: string[], over: Record<string, unknown> = {}) =>
+    configOf({
+      phase: 0,
+      cluster: { name: "cap", region: "eu-west-1", availabilityZones: AZS.map((name, i) => ({ name, subnetIds: [`subnet-0000000000000000${i}`] })), nodeRoleArn: "arn:aws:iam::123456789012:role/nodes" },
+      chainedPools: [{ name: "general", nodeGroupName: "general", instanceTypes: chained, size: { min: 0, desired: 12, max: 20 } }],
+      awsPools: [{ name: "general", instanceTypes: aws, sizePerAz: { min: 0, desired: 4, max: 8 } }],
+      ciliumPools: [{ name: "general", instanceTypes: cilium, sizePerAz: { min: 0, desired: 4, max: 8 } }],
+      minSchedulableNodesPerAz: 2,
+      ciliumRelease: { chartVersion: "1.16.6", values: { cni: { chainingMode: "aws-cni", exclusive: false }, routingMode: "native" } },
+      ciliumOperatorRole: { roleArn: "arn:aws:iam::123456789012:role/op" },
+      ...over,
+    });
+  const cap = (vs: ReturnType<typeof checkWalk>) => vs.filter((v) => v.invariant === 4);
+
+  it("the instance type table holds the figures of the EC2 Instance Types Guide, and no size EC2 does not offer", () => {
+    // A row of each kind from the guide's specification tables (Default vCPUs, Memory (GiB)).
+    const guide: Array<[string, number, number]> = [
+      ["m6i.xlarge", 4, 16],
+      ["m6i.2xlarge", 8, 32],
+      ["m6i.32xlarge", 128, 512],
+      ["r6i.4xlarge", 16, 128],
+      ["c6i.2xlarge", 8, 16],
+      ["c5.9xlarge", 36, 72],
+      ["m7g.medium", 1, 4],
+      ["c7g.xlarge", 4, 8],
+      ["m7i.48xlarge", 192, 768],
+      ["t3.large", 2, 8],
+      ["t3.micro", 2, 1],
+      ["t4g.nano", 2, 0.5],
+    ];
+    for (const [type, vcpu, memoryGiB] of guide) expect(instanceCapacity(type), type).to.deep.equal({ vcpu, memoryGiB });
+    for (const type of ["m6i.medium", "m7i.32xlarge", "c6i.48xlarge", "i4i.xlarge", "m6i.metal", "nonsense"]) expect(instanceCapacity(type), type).to.equal(undefined);
+  });
+
+  it("successors of the same instance type and size keep it: nothing to say", () => {
+    const c = cluster(["m6i.2xlarge"], ["m6i.2xlarge"], ["m6i.2xlarge"]);
+    expect(checkWalk(walk(c))).to.deep.equal([]);
+    expect(walkNotes(walk(c))).to.deep.equal([]);
+  });
+
+  it("smaller instance types that keep the node count are caught at the drain step, per AZ, with the figures and a fix", () => {
+    // 4 m6i.xlarge per AZ stay open (16 vCPU / 64 GiB) where 4 m6i.2xlarge per AZ (32 vCPU / 128 GiB) are drained: the node floor (2) holds.
+    const c = cluster(["m6i.2xlarge"], ["m6i.xlarge"], ["m6i.2xlarge"]);
+    const vs = cap(checkWalk(walk(c)));
+    expect(vs.map((v) => `${v.fromPhase}→${v.phase} ${v.az}`)).to.deep.equal(AZS.map((az) => `1→2 ${az}`));
+    expect(vs[0].message).to.equal(
+      "in eu-west-1a 16 vCPU / 64 GiB stay in the pools open to workloads (aws-general-a: 4 × m6i.xlarge), the drained chained pools had 32 vCPU / 128 GiB (chained-general: 4 × m6i.2xlarge): short by 16 vCPU and 64 GiB",
+    );
+    expect(vs[0].fix).to.match(/raise sizePerAz\.desired, or choose larger instanceTypes, of the aws pools in eu-west-1a \(unchain:awsPools\)/);
+    expect(describeViolation(vs[0])).to.match(/^invariant 4 \(each availability zone keeps schedulable capacity\) broken at step 1→2, AZ eu-west-1a:/);
+    // Phase 6 drains the aws pools onto the cilium pools: m6i.2xlarge there hold the m6i.xlarge.
+    expect(vs.some((v) => v.phase === 6)).to.equal(false);
+  });
+
+  it("memory alone short (memory-optimized pools drained onto general-purpose ones of as many vCPUs) is caught, naming only memory", () => {
+    const c = cluster(["r6i.xlarge"], ["r6i.xlarge"], ["m6i.xlarge"]);
+    const vs = cap(checkWalk(walk(c)));
+    expect(vs.map((v) => `${v.fromPhase}→${v.phase} ${v.az}`)).to.deep.equal(AZS.map((az) => `5→6 ${az}`));
+    expect(vs[0].message).to.contain("16 vCPU / 64 GiB stay in the pools open to workloads (cilium-general-a: 4 × m6i.xlarge), the drained aws pools had 16 vCPU / 128 GiB");
+    expect(vs[0].message).to.match(/short by 64 GiB$/);
+    expect(vs[0].fix).to.contain("of the cilium pools in eu-west-1a (unchain:ciliumPools)");
+    // Pools closed by unchain's own taint keys (cni, as a reverse step closes them; awsPoolTaintKey in phase 5) are weighed as what they are, not as dedicated pools.
+    const s5 = desiredState(c, 5);
+    const closedByCni: PhaseState = { ...s5, pools: s5.pools.map((p) => (p.role === "aws" ? { ...p, taints: [...p.taints, { key: "cni", value: "aws", effect: "NoSchedule" as const }] } : p)) };
+    expect(cap(checkStep(closedByCni, desiredState(c, 6))).map((v) => v.message)).to.deep.equal(vs.map((v) => v.message));
+  });
+
+  it("a pool of several instance types counts its smallest, on both sides", () => {
+    const mixed = ["m6i.xlarge", "m6i.2xlarge"];
+    expect(cap(checkWalk(walk(cluster(mixed, mixed, mixed))))).to.deep.equal([]);
+    // Drained at m6i.xlarge (16 vCPU per AZ), held by m6i.large (8 vCPU per AZ).
+    expect(cap(checkWalk(walk(cluster(mixed, ["m6i.large", "m6i.2xlarge"], mixed)))).map((v) => v.phase)).to.deep.equal([2, 2, 2]);
+  });
+
+  it("a dedicated pool is weighed against the successors that carry its taint, not against the open pools", () => {
+    const dedicated = (awsBatchPerAz: number) =>
+      configOf({
+        phase: 0,
+        cluster: { name: "cap", region: "eu-west-1", availabilityZones: AZS.map((name, i) => ({ name, subnetIds: [`subnet-0000000000000000${i}`] })), nodeRoleArn: "arn:aws:iam::123456789012:role/nodes" },
+        chainedPools: [
+          { name: "general", nodeGroupName: "general", instanceTypes: ["m6i.xlarge"], size: { min: 0, desired: 6, max: 9 } },
+          { name: "batch", nodeGroupName: "batch", instanceTypes: ["c6i.4xlarge"], size: { min: 0, desired: 3, max: 9 }, taints: [{ key: "dedicated", value: "batch", effect: "NoSchedule" }] },
+        ],
+        // The general successors are big enough for both pools together: they still cannot take the batch pods.
+        awsPools: [{ name: "general", instanceTypes: ["m6i.4xlarge"], sizePerAz: { min: 0, desired: 4, max: 8 } }, { name: "batch", sizePerAz: { min: 0, desired: awsBatchPerAz, max: 3 } }],
+        ciliumPools: [{ name: "general", instanceTypes: ["m6i.4xlarge"], sizePerAz: { min: 0, desired: 4, max: 8 } }, { name: "batch", sizePerAz: { min: 0, desired: 1, max: 3 } }],
+        minSchedulableNodesPerAz: 1,
+        ciliumRelease: { chartVersion: "1.16.6", values: { cni: { chainingMode: "aws-cni", exclusive: false }, routingMode: "native" } },
+        ciliumOperatorRole: { roleArn: "arn:aws:iam::123456789012:role/op" },
+      });
+    expect(cap(checkWalk(walk(dedicated(1))))).to.deep.equal([]);
+    const vs = cap(checkWalk(walk(dedicated(0))));
+    expect(vs.map((v) => `${v.fromPhase}→${v.phase} ${v.az}`)).to.deep.equal(AZS.map((az) => `1→2 ${az}`));
+    expect(vs[0].message, vs[0].message).to.contain("in eu-west-1a 0 vCPU / 0 GiB stay in the pools tainted dedicated=batch:NoSchedule (aws-batch-a: 0 × c6i.4xlarge), the drained chained pools had 16 vCPU / 32 GiB (chained-batch: 1 × c6i.4xlarge)");
+    expect(vs[0].fix).to.contain("of the aws pools tainted dedicated=batch:NoSchedule in eu-west-1a");
+  });
+
+  it("an instance type the table does not hold, or none listed: a note that the measure was not computed, neither a pass nor a failure", () => {
+    // The aws pools' type is unknown: whatever they hold, the 1→2 measure cannot pass or fail; it says so.
+    const unknownStaying = cluster(["m6i.2xlarge"], ["i4i.xlarge"], ["m6i.2xlarge"]);
+    expect(cap(checkWalk(walk(unknownStaying)))).to.deep.equal([]);
+    expect(walkNotes(walk(unknownStaying))).to.deep.equal([
+      "invariant 4 in vCPU and memory was not computed at step 1→2 for pools aws-general-a, aws-general-b, aws-general-c: instance type i4i.xlarge is not in config/instanceTypes.ts; their nodes are counted, not their CPU and memory",
+      "invariant 4 in vCPU and memory was not computed at step 5→6 for pools aws-general-a, aws-general-b, aws-general-c: instance type i4i.xlarge is not in config/instanceTypes.ts; their nodes are counted, not their CPU and memory",
+    ]);
+    // No instanceTypes (the launch template sets the type): the same, with that reason.
+    const states = walk(cluster(["m6i.2xlarge"], ["m6i.2xlarge"], ["m6i.2xlarge"])).map((st) => ({ ...st, pools: st.pools.map((p) => (p.role === "cilium" ? { ...p, instanceTypes: undefined } : p)) }));
+    expect(walkNotes(states)).to.deep.equal([
+      "invariant 4 in vCPU and memory was not computed at step 5→6 for pools cilium-general-a, cilium-general-b, cilium-general-c: the stack file lists no instanceTypes (the launch template sets the type); their nodes are counted, not their CPU and memory",
+    ]);
+    // A drained pool of unknown type only adds to what is needed: what is known to be short still fails.
+    const twoChained = cluster(["m6i.2xlarge"], ["m6i.large"], ["m6i.2xlarge"], {
+      chainedPools: [
+        { name: "general", nodeGroupName: "general", instanceTypes: ["m6i.2xlarge"], size: { min: 0, desired: 12, max: 20 } },
+        { name: "io", nodeGroupName: "io", instanceTypes: ["i4i.xlarge"], size: { min: 0, desired: 3, max: 6 } },
+      ],
+      awsPools: [{ name: "general", instanceTypes: ["m6i.large"], sizePerAz: { min: 0, desired: 4, max: 8 } }, { name: "io", instanceTypes: ["m6i.large"], sizePerAz: { min: 0, desired: 1, max: 2 } }],
+      ciliumPools: [{ name: "general", sizePerAz: { min: 0, desired: 4, max: 8 } }, { name: "io", instanceTypes: ["m6i.large"], sizePerAz: { min: 0, desired: 1, max: 2 } }],
+    });
+    expect(cap(checkWalk(walk(twoChained))).map((v) => `${v.fromPhase}→${v.phase}`)).to.deep.equal(["1→2", "1→2", "1→2"]);
+    expect(walkNotes(walk(twoChained))[0]).to.contain("for pool chained-io: instance type i4i.xlarge is not in config/instanceTypes.ts");
+  });
+
+  it("the example fleet keeps it: every stack's walk, with the measure computed wherever its stack file lists instance types", () => {
+    const stacks = fs.readdirSync(PROJECT).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []);
+    expect(stacks.length).to.be.greaterThan(20);
+    let weighed = 0;
+    for (const stack of stacks) {
+      const states = walk(fleetConfig(stack));
+      expect(cap(checkWalk(states)).map(describeViolation), stack).to.deep.equal([]);
+      for (const n of walkNotes(states)) expect(n, stack).to.contain("the stack file lists no instanceTypes (the launch template sets the type)");
+      weighed += states.filter((st) => st.pools.some((p) => p.instanceTypes?.length)).length;
+    }
+    expect(weighed).to.be.greaterThan(0);
   });
 });

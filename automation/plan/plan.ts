@@ -8,7 +8,7 @@ import { Problem } from "../../config/problems";
 import { validateStackConfig } from "../../config/validate";
 import { checkReverse, describeReverse, reverseWalk } from "../../steps/reverse";
 import { desiredWalk } from "../../steps/desired";
-import { checkWalk, Violation } from "../../steps/invariants";
+import { checkWalk, Violation, walkNotes } from "../../steps/invariants";
 import { LAST_PHASE, PHASES, PhaseNumber } from "../../steps/phases";
 import { ImportMismatch, importMismatches } from "../../live/readback";
 import { readSnapshot, Snapshot, SNAPSHOT_DIR } from "../../live/snapshot";
@@ -126,7 +126,9 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
   }
   const importsOk = !imports || (imports.mismatches.length === 0 && imports.problems.length === 0);
 
-  const violations = checkWalk(desiredWalk(config));
+  const walk = desiredWalk(config);
+  const violations = checkWalk(walk);
+  base.notes.push(...walkNotes(walk));
   if (violations.length) return { ...base, ...info, violations, ...(imports ? { imports } : {}), ok: false };
 
   // A cluster adopted part-way has no phases before the one it was adopted at: its walk starts there.
