@@ -10,7 +10,7 @@ import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
 import { driverEnvironment } from "../automation/driver/environment";
 import { writePhase } from "../automation/driver/stackFile";
-import { openStack, phaseInFile } from "../automation/driver/stacks";
+import { appliedPhases, openStack, phaseInFile } from "../automation/driver/stacks";
 import { program as simProgram } from "./fixtures/simProgram";
 import {
   alive,
@@ -401,6 +401,29 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(appliedSequence(p, "r1").slice(-1)).to.deep.equal([4]);
   });
 
+  it("a reverse step that fails half-way is recorded as such, and the same command goes on from its stage", async function () {
+    this.timeout(10 * 60_000);
+    const p = simProject([{ name: "w", stacks: ["h1"] }]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "5", "--yes"])).code).to.equal(0);
+    // The second stage of 5→4 (its phase marker at 4) fails in the cloud.
+    const failed = await runDriverCli(p, ["advance", "-s", "h1", "--to", "4", "--rollback", "--yes"], { fail: ["h1:4"] });
+    expect(failed.code, failed.stdout).to.equal(1);
+    expect(failed.stdout).to.contain("going back 5→4, step 2 of 2: up of phase 4 failed");
+    const env = driverEnvironment(p.dir, driverEnv(p));
+    const where = (await appliedPhases(env, ["h1"])).get("h1");
+    expect(where, "the backend: still phase 5, with the step half done").to.deep.equal({ exists: true, applied: 5, goingBack: { from: 5, stage: 1 } });
+
+    const status = await runDriverCli(p, ["status"]);
+    expect(status.stdout).to.match(/h1 .*going back 5→4, step 1 of 2 applied/);
+
+    const again = await runDriverCli(p, ["advance", "-s", "h1", "--to", "4", "--rollback", "--yes"]);
+    expect(again.code, again.stdout).to.equal(0);
+    expect(again.stdout).to.contain("an earlier run applied going back 5→4, step 1 of 2 and did not finish the step; going on from there");
+    const ups = readAudit(auditDir(p)).filter((e) => e.stack === "h1" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
+    expect(ups, "step 1 applied once, step 2 once").to.deep.equal(["going back 5→4, step 1 of 2", "going back 5→4, step 2 of 2"]);
+    expect((await appliedPhases(env, ["h1"])).get("h1")).to.deep.equal({ exists: true, applied: 4 });
+  });
+
   it("resumes a reverse step killed with SIGKILL: the stage it was in is completed, none is applied twice", async function () {
     this.timeout(15 * 60_000);
     const p = simProject([{ name: "w", stacks: ["k5"] }]);
@@ -444,7 +467,10 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(appliedSequence(p, "k5"), `phases applied by the provider: ${context}`).to.deep.equal([0, 1, 2, 3, 4, 5, 4, 3]);
     const stages = readAudit(auditDir(p)).filter((e) => e.stack === "k5" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
     expect(new Set(stages).size, `each stage's up recorded once: ${context}`).to.equal(stages.length);
-    expect(ledger(p).filter((l) => l.stack === "k5" && l.op === "delete" && l.kind === "nodeGroup").length, `each cilium group deleted once: ${context}`).to.equal(2);
+    // A delete the provider carried out just before the kill may be sent again (the engine had not recorded it): harmless, as for EKS's DeleteNodegroup of a group already gone. What counts is where the cloud ends.
+    const cloud = fs.readdirSync(`${p.ledger}.cloud`).filter((f) => f.startsWith("k5_"));
+    expect(cloud.filter((f) => /cilium/.test(f)), `no cilium pool, ENI release or operator role left: ${context}`).to.deep.equal([]);
+    expect(cloud.filter((f) => /aws-general/.test(f)).length, `the aws pools as they were: ${context}`).to.equal(2);
   });
 
   it("never prints a secret: not the passphrase, not a secret config value", async () => {

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import { UserError } from "../../config/problems";
 import { projectWaves, Wave } from "../../config/waves";
 import { PhaseNumber } from "../../steps/phases";
+import { describeStage, GoingBack } from "../../steps/reverse";
 import { AuditEntry, AuditLog, readAudit } from "./audit";
 import { driverEnvironment } from "./environment";
 import { StackResult } from "./events";
@@ -111,6 +112,8 @@ export interface StackStatusRow {
   wave?: string;
   /** From the backend: the stack's appliedPhase output. */
   applied?: number;
+  /** From the backend: a reverse step applied half-way (its last stage applied). */
+  goingBack?: GoingBack;
   exists: boolean;
   /** `unchain:phase` in the stack file. */
   inFile?: number;
@@ -149,6 +152,7 @@ export async function stackStatus(projectDir: string, sel: Selection): Promise<S
       ...(wave ? { wave } : {}),
       exists: p?.exists ?? false,
       ...(p?.exists && p.applied !== undefined ? { applied: p.applied } : {}),
+      ...(p?.exists && p.goingBack ? { goingBack: p.goingBack } : {}),
       ...(inFile !== undefined ? { inFile } : {}),
       ...(target !== undefined ? { target } : {}),
       ...(last ? { lastResult: last } : {}),
@@ -163,7 +167,7 @@ export function renderStatus(rows: StackStatusRow[], pausedBy?: string): string 
     ...rows.map((r) => [
       r.stack,
       r.wave ?? "",
-      r.applied !== undefined ? String(r.applied) : r.exists ? "none" : "no stack",
+      r.applied !== undefined ? String(r.applied) + (r.goingBack ? "†" : "") : r.exists ? "none" : "no stack",
       r.inFile !== undefined ? String(r.inFile) + (r.applied !== undefined && r.inFile !== r.applied ? "*" : "") : "",
       r.target !== undefined ? String(r.target) : "",
       r.lastResult ?? "",
@@ -174,6 +178,10 @@ export function renderStatus(rows: StackStatusRow[], pausedBy?: string): string 
   const lines = table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
   if (rows.some((r) => r.applied !== undefined && r.inFile !== undefined && r.inFile !== r.applied))
     lines.push("", "* the stack file names another phase than the backend has applied: a run stopped between setting it and applying it (advance completes it), or the file was edited.");
+  for (const r of rows.filter((x) => x.goingBack)) {
+    const to = r.goingBack!.from - 1;
+    lines.push("", `† ${r.stack} is half-way back: ${describeStage(r.goingBack!)} applied, the step not finished. unchain advance -s ${r.stack} --to ${to} --rollback --yes finishes it; unchain advance -s ${r.stack} --to ${r.goingBack!.from} --yes undoes it.`);
+  }
   if (pausedBy) lines.push("", `Paused: ${pausedBy}`);
   return lines.join("\n");
 }
