@@ -18,6 +18,7 @@ import { driverEnvironment, operatorName } from "./driver/environment";
 import { checkedConfig } from "./driver/runner";
 import { appliedPhases } from "./driver/stacks";
 import { drainRole, uncordonRole } from "./health/drain";
+import { subnetCheckFor } from "./health/subnets";
 import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
@@ -113,7 +114,7 @@ function packageVersion(): string {
 }
 
 /** Every option name the CLI knows, for "did you mean" on an unknown one. */
-const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "rollback", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "help", "version", "cwd"];
+const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "skip-subnet-check", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "rollback", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "help", "version", "cwd"];
 
 /** yargs' "Unknown argument: stak" with the nearest known option. */
 function withSuggestion(msg: string): string {
@@ -409,6 +410,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("timeout", { type: "number", default: 600, describe: "Seconds a node may take to empty" })
           .option("force", { type: "boolean", default: false, describe: "Also evict pods no controller recreates, and pods whose volume is bound to their node (as kubectl drain --force: they are lost)" })
           .option("delete-emptydir-data", { type: "boolean", default: false, describe: "Also evict pods with emptyDir volumes, whose data is deleted (as kubectl drain)" })
+          .option("skip-subnet-check", { type: "boolean", default: false, describe: "Do not count the free IP addresses of the open pools' subnets (EC2 DescribeSubnets, needs ec2:DescribeSubnets) before evicting" })
           .option("undo", { type: "boolean", default: false, describe: "Uncordon the nodes of the role instead (the way back from a drain)" })
           .option("kubeconfig", { type: "string" })
           .option("context", { type: "string" })
@@ -426,7 +428,7 @@ export async function main(argv: string[]): Promise<number> {
           print(dir, back.length ? `uncordoned ${back.length} node(s) of the ${role} pools` : `no cordoned node in the ${role} pools`);
           return;
         }
-        const r = await drainRole(kc, { role, apply: a.yes, force: a.force, deleteEmptyDirData: a["delete-emptydir-data"], nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
+        const r = await drainRole(kc, { role, apply: a.yes, force: a.force, deleteEmptyDirData: a["delete-emptydir-data"], subnets: subnetCheckFor(config, a["skip-subnet-check"]), nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
         // No node of the role where the stack's phase has pools of it: the wrong cluster, or nodes that never joined.
         const expected = desiredState(config, config.phase).pools.filter((p) => p.role === role).reduce((n, p) => n + p.size.desired, 0);
         if (r.ok && r.nodes.length === 0 && expected > 0) {

@@ -4,6 +4,9 @@
  * (DescribeLaunchTemplateVersions), their subnets (DescribeSubnets) and the vpc-cni add-on
  * (DescribeAddon). Read-only: adopt needs `eks:Describe*`, `eks:List*` and `ec2:Describe*`.
  *
+ * `unchain drain` reads the free IP addresses of the subnets of the pools that stay open
+ * (DescribeSubnets, `AvailableIpAddressCount`): it needs `ec2:DescribeSubnets`.
+ *
  * Credentials: a named profile, or a role to assume (from the profile's or the ambient credentials),
  * else the SDK's default chain. `AWS_ENDPOINT_URL` (the SDK's endpoint override) points every client
  * at another endpoint: the tests run the real SDK against a local one.
@@ -38,11 +41,29 @@ export interface AwsRead {
   vpcCni?: LiveAddon;
 }
 
-function credentials(t: AwsTarget) {
+/** What unchain was doing with AWS, for the messages of its failures: who asks, what it needs, how to give it credentials. */
+export interface AwsUse {
+  /** The command, as the user runs it again: `adopt`, `drain`. */
+  command: string;
+  /** The IAM actions it calls. */
+  permissions: string[];
+  /** How this command is told which credentials to use. */
+  credentialsFrom: string;
+  /** What else the user can do about a failure (e.g. a flag that goes without the call). */
+  otherwise?: string;
+}
+
+export const ADOPT_USE: AwsUse = {
+  command: "adopt",
+  permissions: ["eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup", "eks:DescribeAddon", "ec2:DescribeSubnets", "ec2:DescribeLaunchTemplateVersions"],
+  credentialsFrom: "Pass --profile or --role-arn",
+};
+
+function credentials(t: AwsTarget, session = "unchain-adopt") {
   const base = t.profile ? fromIni({ profile: t.profile }) : undefined;
   if (t.roleArn)
     return fromTemporaryCredentials({
-      params: { RoleArn: t.roleArn, RoleSessionName: "unchain-adopt" },
+      params: { RoleArn: t.roleArn, RoleSessionName: session },
       ...(base ? { masterCredentials: base } : {}),
       clientConfig: { region: t.region },
     });
@@ -55,21 +76,22 @@ function whose(t: AwsTarget): string {
 }
 
 /** An SDK failure as a message a user can act on. */
-export function awsError(e: unknown, t: AwsTarget, action: string): UserError {
+export function awsError(e: unknown, t: AwsTarget, action: string, use: AwsUse = ADOPT_USE): UserError {
   const err = e as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const name = err.name ?? "";
   const what = `${action} for cluster ${t.cluster} in ${t.region} with ${whose(t)}`;
   if (name === "ResourceNotFoundException")
     return new UserError(`${what}: not found (${err.message}). Check the cluster name and region, and that the credentials are for the account that holds the cluster.`);
+  const otherwise = use.otherwise ? ` ${use.otherwise}` : "";
   if (name === "AccessDeniedException" || name === "UnauthorizedOperation" || err.$metadata?.httpStatusCode === 403)
-    return new UserError(`${what}: access denied (${err.message}). adopt needs eks:DescribeCluster, eks:ListNodegroups, eks:DescribeNodegroup, eks:DescribeAddon, ec2:DescribeSubnets and ec2:DescribeLaunchTemplateVersions.`);
+    return new UserError(`${what}: access denied (${err.message}). ${use.command} needs ${use.permissions.slice(0, -1).join(", ")}${use.permissions.length > 1 ? " and " : ""}${use.permissions[use.permissions.length - 1]}.${otherwise}`);
   if (/ExpiredToken|InvalidClientTokenId|UnrecognizedClient|SignatureDoesNotMatch|AuthFailure/.test(name))
-    return new UserError(`${what}: the credentials were refused (${name}: ${err.message}). Log in again (aws sso login${t.profile ? ` --profile ${t.profile}` : ""}) and run adopt again.`);
+    return new UserError(`${what}: the credentials were refused (${name}: ${err.message}). Log in again (aws sso login${t.profile ? ` --profile ${t.profile}` : ""}) and run ${use.command} again.${otherwise}`);
   if (name === "CredentialsProviderError" || /Could not load credentials|Profile .* could not be found/.test(err.message ?? ""))
-    return new UserError(`${what}: no credentials (${err.message}). Pass --profile or --role-arn, or log in first.`);
+    return new UserError(`${what}: no credentials (${err.message}). ${use.credentialsFrom}, or log in first.${otherwise}`);
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET/.test(`${err.code ?? ""} ${err.message ?? ""}`))
-    return new UserError(`${what}: cannot reach AWS (${err.message}).${process.env.AWS_ENDPOINT_URL ? ` AWS_ENDPOINT_URL is ${process.env.AWS_ENDPOINT_URL}.` : ""}`);
-  return new UserError(`${what}: ${name || "error"}: ${err.message ?? String(e)}`);
+    return new UserError(`${what}: cannot reach AWS (${err.message}).${process.env.AWS_ENDPOINT_URL ? ` AWS_ENDPOINT_URL is ${process.env.AWS_ENDPOINT_URL}.` : ""}${otherwise}`);
+  return new UserError(`${what}: ${name || "error"}: ${err.message ?? String(e)}${otherwise}`);
 }
 
 const TAINT_EFFECTS: readonly EksTaintEffect[] = ["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"];
@@ -211,4 +233,38 @@ export async function readAws(t: AwsTarget): Promise<AwsRead> {
     eks.destroy();
     ec2.destroy();
   }
+}
+
+/** A subnet's free IP addresses, as EC2 counts them (`AvailableIpAddressCount`). */
+export interface SubnetFree {
+  subnetId: string;
+  availabilityZone: string;
+  availableIps: number;
+}
+
+/**
+ * The free IP addresses of these subnets (EC2 DescribeSubnets, 100 at a time), for the drain's check
+ * that the pools receiving the pods have addresses for them. A failure is a UserError naming the
+ * permission (`ec2:DescribeSubnets`) and what `use` says to do otherwise.
+ */
+export async function subnetFreeIps(t: AwsTarget, subnetIds: string[], use: AwsUse): Promise<SubnetFree[]> {
+  const creds = credentials(t, `unchain-${use.command}`);
+  const ec2 = new EC2Client({ region: t.region, ...(creds ? { credentials: creds } : {}), maxAttempts: 3 });
+  const ids = [...new Set(subnetIds)].sort();
+  const out: SubnetFree[] = [];
+  try {
+    for (let i = 0; i < ids.length; i += 100) {
+      let r;
+      try {
+        r = await ec2.send(new DescribeSubnetsCommand({ SubnetIds: ids.slice(i, i + 100) }));
+      } catch (e) {
+        throw awsError(e, t, "DescribeSubnets", use);
+      }
+      for (const s of r.Subnets ?? [])
+        if (s.SubnetId && s.AvailabilityZone) out.push({ subnetId: s.SubnetId, availabilityZone: s.AvailabilityZone, availableIps: s.AvailableIpAddressCount ?? 0 });
+    }
+  } finally {
+    ec2.destroy();
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 /**
- * A local endpoint that answers the AWS calls `unchain adopt` makes, as EKS, EC2 and STS answer them
+ * A local endpoint that answers the AWS calls `unchain adopt` and `unchain drain` make, as EKS, EC2 and STS answer them
  * (REST-JSON for EKS, the EC2 query protocol's XML, the STS query protocol's XML), for clusters the
  * tests describe. The real AWS SDK talks to it through `AWS_ENDPOINT_URL`: requests are signed as
  * for AWS, the access key in each signature picks the account whose clusters the caller sees, and
@@ -48,7 +48,8 @@ export interface FakeCluster {
   version?: string;
   endpoint?: string;
   oidcIssuer?: string;
-  subnets: Array<{ subnetId: string; availabilityZone: string; cidrBlock?: string; vpcId?: string }>;
+  /** `availableIpAddressCount`: the subnet's free addresses (default 8000). */
+  subnets: Array<{ subnetId: string; availabilityZone: string; cidrBlock?: string; vpcId?: string; availableIpAddressCount?: number }>;
   nodeGroups: FakeNodeGroup[];
   launchTemplates?: FakeLaunchTemplate[];
   addon?: { addonVersion: string; configurationValues?: string; serviceAccountRoleArn?: string; tags?: Record<string, string> };
@@ -59,6 +60,8 @@ export interface FakeAwsWorld {
   keys: Record<string, { account: string; secret: string }>;
   /** Role ARN → account (AssumeRole gives keys of that account). */
   roles?: Record<string, string>;
+  /** Access key id → the EC2 actions its identity may not call (answered as IAM would: UnauthorizedOperation, 403). */
+  denied?: Record<string, string[]>;
   clusters: FakeCluster[];
 }
 
@@ -127,6 +130,10 @@ export class FakeAws {
       return void res.writeHead(401, { "content-type": "text/xml" }).end(`<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided access credentials</Message></Error></Errors><RequestID>r</RequestID></Response>`);
     }
     if (service === "eks") return this.eks(req.method ?? "GET", url, account, region, res);
+    if (service === "ec2" && this.world.denied?.[akid]?.includes(action))
+      return void res
+        .writeHead(403, { "content-type": "text/xml" })
+        .end(`<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation. User: arn:aws:iam::${account}:user/test is not authorized to perform: ec2:${xmlEscape(action)} because no identity-based policy allows the ec2:${xmlEscape(action)} action</Message></Error></Errors><RequestID>r</RequestID></Response>`);
     if (service === "ec2") return this.ec2(form, account, region, res);
     if (service === "sts") return this.sts(form, account, res);
     res.writeHead(400).end(`unknown service ${service}`);
@@ -208,7 +215,7 @@ export class FakeAws {
       const found = wanted.map((w) => all.find((s) => s.subnetId === w)!);
       return xml(
         `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><subnetSet>${found
-          .map((s) => `<item>${el("subnetId", s.subnetId)}${el("availabilityZone", s.availabilityZone)}${el("vpcId", s.vpcId ?? "vpc-0a1b2c3d4e5f60718")}${el("cidrBlock", s.cidrBlock ?? "10.0.0.0/19")}${el("state", "available")}</item>`)
+          .map((s) => `<item>${el("subnetId", s.subnetId)}${el("availabilityZone", s.availabilityZone)}${el("vpcId", s.vpcId ?? "vpc-0a1b2c3d4e5f60718")}${el("cidrBlock", s.cidrBlock ?? "10.0.0.0/19")}${el("availableIpAddressCount", s.availableIpAddressCount ?? 8000)}${el("state", "available")}</item>`)
           .join("")}</subnetSet></DescribeSubnetsResponse>`,
       );
     }

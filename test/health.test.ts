@@ -15,11 +15,14 @@ import { PROJECT } from "./helpers";
 import { desiredState, isClosingTaint, PhaseState } from "../steps/desired";
 import { CheckName, GateStep, PHASES, PhaseNumber } from "../steps/phases";
 import { checkedConfig } from "../automation/driver/runner";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { readAudit } from "../automation/driver/audit";
 import { appliedSequence, ensurePulumi, ledger, runDriverCli, simProject, summaryOf } from "./driverHarness";
 import { ApiServer, startApiServer } from "./kubeHarness";
 import { Stage } from "./kubeStage";
+import { FakeAws } from "./fakeAws";
+import { SubnetCheck } from "../automation/health/subnets";
 
 function clusterConfig(): ClusterConfig {
   // The project's defaults (Pulumi.yaml), as the CLI merges them.
@@ -430,6 +433,72 @@ describe("health gates against a real API server", function () {
       expect(lines).to.include(`  no room: AZ eu-west-1a: 1 pod(s) bound there by their volumes (default/pg-0) need 0.5 CPU, 1.0 GiB; the open nodes there have 0 CPU, 0.0 GiB free (short by 0.5 CPU, 1.0 GiB)`);
       expect(lines.some((l) => /^ {2}no room: all AZs: the \d+ pod\(s\) to move need 20\.5 CPU, 2\.0 GiB; the open nodes there have \d+ CPU/.test(l)), lines.join("\n")).to.equal(true);
       expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable), "nothing cordoned").to.deep.equal([]);
+    });
+
+    it("counts the free IP addresses of the open node groups' subnets (EC2 through the AWS SDK) before any cordon: a shortfall or no access to EC2 stops it, --skip-subnet-check goes on and says so", async () => {
+      const { nodes } = await settled(stage, 1);
+      const state = stateAt(1);
+      const chained = nodes.filter((n) => n.role === "chained").map((n) => n.name);
+      // The chained nodes both in eu-west-1a; each aws node in its group's AZ (EKS labels the zone).
+      const zone = (n: string, z: string) => stage.core.patchNode({ name: n, body: { metadata: { labels: { "topology.kubernetes.io/zone": z } } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      for (const n of chained) await zone(n, "eu-west-1a");
+      for (const p of state.pools.filter((x) => x.role === "aws")) for (const n of nodes.filter((x) => x.name.startsWith(`${p.nodeGroupName}-`))) await zone(n.name, p.availabilityZones[0]);
+      const subnetOf = (az: string) => `subnet-0000000000000${az.slice(-2)}`;
+      const aws = new FakeAws({
+        keys: { AKIADRAINER000000001: { account: "111111111111", secret: "s1" }, AKIADRAINER000000002: { account: "111111111111", secret: "s2" } },
+        denied: { AKIADRAINER000000002: ["DescribeSubnets"] },
+        clusters: [{ account: "111111111111", region: "eu-west-1", name: "health", nodeGroups: [], subnets: [{ subnetId: subnetOf("eu-west-1a"), availabilityZone: "eu-west-1a", availableIpAddressCount: 1 }, { subnetId: subnetOf("eu-west-1b"), availabilityZone: "eu-west-1b", availableIpAddressCount: 100 }] }],
+      });
+      await aws.start();
+      const saved = { ...process.env };
+      const check: SubnetCheck = { stack: "health", phase: 1, groups: state.pools.map((p) => ({ nodeGroupName: p.nodeGroupName, role: p.role, subnetIds: p.availabilityZones.map(subnetOf) })), aws: { cluster: "health", region: "eu-west-1" } };
+      const as = (key: keyof typeof aws.world.keys) => Object.assign(process.env, aws.env(key), { AWS_PROFILE: "", AWS_CONFIG_FILE: "/nonexistent", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent" });
+      try {
+        as("AKIADRAINER000000001");
+        lines.length = 0;
+        const short = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true, subnets: check });
+        expect(short.ok).to.equal(false);
+        expect(short.message).to.match(/refused before any eviction: the subnets of the node groups that stay open have too few free IP addresses .* --skip-subnet-check drains without this check$/);
+        expect(lines).to.include(`  no free IPs: AZ eu-west-1a: 2 pod(s) would move, the subnets of the node groups that stay open there (${state.pools.find((p) => p.role === "aws" && p.availabilityZones[0] === "eu-west-1a")!.nodeGroupName}) have 1 free IP address(es) (${subnetOf("eu-west-1a")}: 1): short by 1`);
+        expect(aws.requests.some((q) => q.action === "DescribeSubnets")).to.equal(true);
+        expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable), "nothing cordoned").to.deep.equal([]);
+
+        aws.world.clusters[0].subnets[0].availableIpAddressCount = 2;
+        const enough = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: false, subnets: check });
+        expect(enough.ok, enough.message).to.equal(true);
+
+        as("AKIADRAINER000000002");
+        lines.length = 0;
+        const denied = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: true, subnets: check });
+        expect(denied.ok).to.equal(false);
+        expect(denied.message).to.match(/^drain of chained pools \(cni=both\) stopped before any eviction: the subnets' free IP addresses could not be read: DescribeSubnets for cluster health in eu-west-1 with the default credential chain .*: access denied/);
+        expect(denied.message).to.contain("drain needs ec2:DescribeSubnets. Fix: grant ec2:DescribeSubnets to the identity unchain drains with, or pass --skip-subnet-check");
+        expect((await readCluster(api.kubeconfig)).nodes.filter((n) => n.unschedulable), "nothing cordoned").to.deep.equal([]);
+
+        const skipped = await drainRole(api.kubeconfig, { ...opts, role: "chained", apply: false, subnets: { ...check, skip: true } });
+        expect(skipped.ok, skipped.message).to.equal(true);
+        expect(lines).to.include("  subnet IPs: not checked (--skip-subnet-check): 2 pod(s) move without counting the subnets' free addresses");
+      } finally {
+        process.env = saved;
+        await aws.stop();
+      }
+    });
+
+    it("unchain drain hands the stack's node groups to the subnet check: a sandbox stack has no subnets to count, and says so; --skip-subnet-check is said too", async function () {
+      this.timeout(5 * 60_000);
+      const p = simProject([{ name: "w", stacks: ["sn1"] }], { kubeContext: "test" });
+      try {
+        await settled(stage, 1, checkedConfig(p.dir, "sn1"));
+        const dry = await runDriverCli(p, ["drain", "--stack", "sn1", "--role", "both", "--kubeconfig", api.kubeconfigFile]);
+        expect(dry.code, dry.stdout + dry.stderr).to.equal(0);
+        expect(dry.stdout).to.match(/subnet IPs: node group \S+ lists no subnetIds in Pulumi\.sn1\.yaml: its subnets are not counted/);
+        expect(dry.stdout).to.contain("subnet IPs: not checked: none of the open node groups has subnets the stack file names");
+        const skip = await runDriverCli(p, ["drain", "--stack", "sn1", "--role", "both", "--skip-subnet-check", "--kubeconfig", api.kubeconfigFile]);
+        expect(skip.code, skip.stdout + skip.stderr).to.equal(0);
+        expect(skip.stdout).to.contain("subnet IPs: not checked (--skip-subnet-check)");
+      } finally {
+        fs.rmSync(p.dir, { recursive: true, force: true });
+      }
     });
 
     it("stops at a pod a PodDisruptionBudget protects, naming both; run again once the budget allows, it finishes", async () => {

@@ -10,6 +10,7 @@ import { PoolRole, ROLE_LABEL } from "../../steps/roles";
 import { blockingPdbsOf, isWorkload, roleOf, selectorMatches } from "./checks";
 import { whereOf, withCluster } from "./access";
 import { ClusterSnapshot, NodeInfo, pdbInfo, PodInfo, podInfo, readCluster, Resources } from "./cluster";
+import { SKIP_FLAG, SubnetCheck, subnetRoom } from "./subnets";
 
 export interface DrainOptions {
   role: PoolRole;
@@ -19,6 +20,11 @@ export interface DrainOptions {
   force?: boolean;
   /** Evict pods with emptyDir volumes, whose data goes with them (kubectl drain --delete-emptydir-data). */
   deleteEmptyDirData?: boolean;
+  /**
+   * The stack's node groups, subnets and AWS access, to count the free IP addresses of the subnets
+   * the pods move to (automation/health/subnets.ts); without it the drain says it did not count them.
+   */
+  subnets?: SubnetCheck;
   nodesAtOnce: number;
   perNodeTimeoutMs: number;
   pollMs?: number;
@@ -90,6 +96,13 @@ const ZONE_KEYS = ["topology.kubernetes.io/zone", "topology.ebs.csi.aws.com/zone
 const cpu = (m: number) => `${(m / 1000).toFixed(m % 1000 ? 1 : 0)} CPU`;
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
 
+/** The nodes that stay open to the pods a drain of `role` moves: Ready, schedulable, of another role, no NoSchedule or NoExecute taint. */
+function openNodes(snap: ClusterSnapshot, role: PoolRole): NodeInfo[] {
+  // The node controller's own condition taints (node.kubernetes.io/*) say what `ready` and `unschedulable` say already.
+  const closing = (t: { key: string; effect: string }) => (t.effect === "NoSchedule" || t.effect === "NoExecute") && !t.key.startsWith("node.kubernetes.io/");
+  return snap.nodes.filter((n) => roleOf(n) !== role && n.ready && !n.unschedulable && !n.taints.some(closing));
+}
+
 /**
  * Whether the nodes that stay open (ready, schedulable, not of the drained role, no NoSchedule or
  * NoExecute taint) have room, by requests against allocatable, for the pods a drain would move: all
@@ -98,9 +111,7 @@ const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
  * Nothing to say where the nodes report no allocatable.
  */
 async function roomToMove(kc: k8s.KubeConfig, snap: ClusterSnapshot, role: PoolRole, moving: PodInfo[]): Promise<string[]> {
-  // The node controller's own condition taints (node.kubernetes.io/*) say what `ready` and `unschedulable` say already.
-  const closing = (t: { key: string; effect: string }) => (t.effect === "NoSchedule" || t.effect === "NoExecute") && !t.key.startsWith("node.kubernetes.io/");
-  const open = snap.nodes.filter((n) => roleOf(n) !== role && n.ready && !n.unschedulable && !n.taints.some(closing));
+  const open = openNodes(snap, role);
   if (!open.length || open.some((n) => !n.allocatable)) return [];
   const free = (n: NodeInfo) => {
     const used = snap.pods.filter((p) => p.node === n.name && p.phase !== "Succeeded" && p.phase !== "Failed").reduce((r, p) => ({ cpu: r.cpu + p.requests.cpu, memory: r.memory + p.requests.memory }), { cpu: 0, memory: 0 });
@@ -228,6 +239,22 @@ async function drainReachable(kc: k8s.KubeConfig, opts: DrainOptions): Promise<D
   if (short.length) {
     for (const r of short) opts.say(`  no room: ${r}`);
     return { ok: false, nodes: nodes.map((n) => n.name), drained: [], message: `drain of ${what} refused before any eviction: the open nodes cannot hold the pods that would move (listed above); add capacity to the pools that stay, then run again` };
+  }
+
+  // Free IP addresses in the subnets of the node groups that stay open, per AZ (EC2): a pod that gets none does not start.
+  const byName = new Map(snap.nodes.map((n) => [n.name, n]));
+  const ips = await subnetRoom(openNodes(snap, opts.role), nodes.flatMap(podsOf), (p) => (p.node ? byName.get(p.node) : undefined), opts.subnets);
+  for (const n of ips.notes) opts.say(`  subnet IPs: ${n}`);
+  if (ips.error)
+    return { ok: false, nodes: nodes.map((n) => n.name), drained: [], message: `drain of ${what} stopped before any eviction: ${ips.error}` };
+  if (ips.short.length) {
+    for (const r of ips.short) opts.say(`  no free IPs: ${r}`);
+    return {
+      ok: false,
+      nodes: nodes.map((n) => n.name),
+      drained: [],
+      message: `drain of ${what} refused before any eviction: the subnets of the node groups that stay open have too few free IP addresses for the pods that would move (listed above); free addresses there (unused ENIs, a lower WARM_IP_TARGET or WARM_ENI_TARGET, Cilium's pre-allocation) or give the pools more subnets, then run again; ${SKIP_FLAG} drains without this check`,
+    };
   }
 
   const blocking = blockingPdbsOf(snap, nodes.flatMap(podsOf));
