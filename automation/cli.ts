@@ -354,6 +354,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("drain", { type: "boolean", default: false, describe: "Drain the pools a step empties (phases 2 and 6; the cilium or aws pools going back) through the Eviction API, instead of only checking they are empty" })
           .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config); each stack uses its unchain:cluster.kubeContext, else a context named after its cluster" })
           .option("nodes-at-once", { type: "number", default: 1, describe: "With --drain: nodes drained at the same time" })
+          .option("skip-subnet-check", { type: "boolean", default: false, describe: "With --drain: do not count the free IP addresses of the open pools' subnets (EC2 DescribeSubnets) before evicting" })
           .option("drain-timeout", { type: "number", default: 600, describe: "With --drain: seconds a node may take to empty" })
           .example("$0 advance --wave canary --to 1", "dry run: preview and gate the canary's next phase")
           .example("$0 advance --wave canary --to 3 --yes", "take the canary to phase 3")
@@ -363,7 +364,7 @@ export async function main(argv: string[]): Promise<number> {
         const target = requiredPhase("to", a.to);
         const health = a["skip-health-gates"]
           ? undefined
-          : { access: a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}, drain: a.drain, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a["drain-timeout"] * 1000 };
+          : { access: a.kubeconfig ? { kubeconfig: a.kubeconfig } : {}, drain: a.drain, nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a["drain-timeout"] * 1000, ...(a["skip-subnet-check"] ? { skipSubnetCheck: true } : {}) };
         exitCode = await runDriver({ ...runArgs(a), command: "advance", target, apply: a.yes, rollback: a.rollback, cancelStaleLocks: a["cancel-stale-locks"], outOfOrder: a["out-of-order"], ...(health ? { health } : {}), argv });
       },
     )

@@ -17,7 +17,7 @@ import { REPLACE_ON_CHANGE } from "./replacement";
 import { diffValues } from "./valueDiff";
 import { CNI_LABEL, ROLE_IPAM } from "./roles";
 
-export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 10;
+export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 10 | 11;
 
 export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   1: "every pool that can hold pods has exactly one IPAM provider",
@@ -29,6 +29,7 @@ export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   7: "no Cilium enforces policy against pods it cannot identify while another pool role shares the cluster",
   8: "a phase changes a live setting only if it owns it",
   10: "every workload has somewhere to go: each chained pool has successors in both roles",
+  11: "no taint evicts a pool at once: a NoExecute taint goes onto an existing pool only once it is drained and verified empty",
 };
 
 export interface Violation {
@@ -383,6 +384,20 @@ export function checkStep(from: PhaseState, to: PhaseState): Violation[] {
         pool: pool.id,
         message: `role ${pool.role} is removed, but it was ${closed ? "" : "never closed to new pods (no closing taint, no drain)"}${!closed && !empty ? " and " : ""}${empty ? "" : "not verified empty before the step"}; deleting a node group ignores PodDisruptionBudgets`,
         fix: `drain the ${pool.role} pools and check them empty before phase ${to.phase} (a drain and a poolEmpty check in PHASES[${to.phase}].before)`,
+      });
+  }
+
+  // 11: a NoExecute taint put on a pool that lives through the step evicts every pod there that does not tolerate it, at once, PDBs ignored.
+  for (const pool of persisting) {
+    const before = from.pools.find((p) => p.id === pool.id)!;
+    const added = pool.taints.filter((t) => t.effect === "NoExecute" && !before.taints.some((b) => b.key === t.key && b.value === t.value && b.effect === "NoExecute"));
+    if (added.length && !(drained.includes(pool.role) && verified.includes(pool.role)))
+      out.push({
+        ...step,
+        invariant: 11,
+        pool: pool.id,
+        message: `${added.map((t) => `${t.key}=${t.value ?? ""}:NoExecute`).join(", ")} goes onto ${pool.nodeGroupName}, which may hold workloads: every pod there that does not tolerate it is evicted at once, PodDisruptionBudgets ignored`,
+        fix: `close the pool with NoSchedule first, drain the ${pool.role} pools and check them empty before this step, then put the NoExecute taint on`,
       });
   }
 

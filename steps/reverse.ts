@@ -34,6 +34,12 @@ export interface ReverseStage {
   unprotect?: { roles: PoolRole[]; release?: boolean };
   /** The vpc-cni add-on is created again (phase 6 removed it): no import of the one that ran before. */
   recreateAddon?: boolean;
+  /**
+   * Pools of this role, drained before the up and kept, are put back in service (uncordoned) after
+   * it: their taint keeps workloads off now, and a cordon left behind would keep them off when a
+   * later phase opens the pools again.
+   */
+  uncordonAfter?: PoolRole;
   /** What this stage's `pulumi up` may change; anything else stops the preview gate. */
   allowed: AllowedChange[];
   /** Checks (and the drain) before this stage's up, against the state the previous stage left. */
@@ -167,8 +173,9 @@ export const REVERSE_STEPS: readonly ReverseStep[] = [
         after: [...SETTLED, check("coreDnsReady")],
       },
       {
-        does: "put the validation taint cni=cilium:NoExecute back on the cilium pools, now empty",
+        does: "put the validation taint cni=cilium:NoExecute back on the cilium pools, now empty, then uncordon their nodes",
         drainBefore: "cilium",
+        uncordonAfter: "cilium",
         base: 4,
         allowed: [{ kind: "nodePool", ops: ["update"], role: "cilium", owns: ["taints"], why: "the validation taint back on the emptied cilium pools" }],
         before: [check("nodesReady"), ...drainOf("cilium")],

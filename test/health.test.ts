@@ -12,7 +12,7 @@ import { ClusterConfig } from "../config/types";
 import { projectDefaults } from "../config/load";
 import { validateStackConfig } from "../config/validate";
 import { PROJECT } from "./helpers";
-import { desiredState, isClosingTaint, PhaseState } from "../steps/desired";
+import { desiredState, PhaseState } from "../steps/desired";
 import { CheckName, GateStep, PHASES, PhaseNumber } from "../steps/phases";
 import { checkedConfig } from "../automation/driver/runner";
 import * as fs from "node:fs";
@@ -20,7 +20,7 @@ import * as path from "node:path";
 import { readAudit } from "../automation/driver/audit";
 import { appliedSequence, ensurePulumi, ledger, runDriverCli, simProject, summaryOf } from "./driverHarness";
 import { ApiServer, startApiServer } from "./kubeHarness";
-import { Stage } from "./kubeStage";
+import { settledAt, Stage } from "./kubeStage";
 import { FakeAws } from "./fakeAws";
 import { SubnetCheck } from "../automation/health/subnets";
 
@@ -48,47 +48,9 @@ function clusterConfig(): ClusterConfig {
 const CONFIG = clusterConfig();
 const stateAt = (phase: number): PhaseState => desiredState(CONFIG, phase as PhaseNumber);
 
-/** Stages a cluster settled in `phase`: two nodes per node group, DaemonSets where the phase puts them, a workload pod per node (with a CiliumEndpoint on Cilium nodes), CoreDNS on the first open pool. */
-async function settled(stage: Stage, phase: number, config: ClusterConfig = CONFIG): Promise<{ nodes: Array<{ name: string; role: string }> }> {
-  const state = desiredState(config, phase as PhaseNumber);
-  const spec = PHASES[phase];
-  const ciliumRoles = spec.cilium.release === "none" ? [] : spec.cilium.roles;
-  const nodes: Array<{ name: string; role: string }> = [];
-  for (const pool of state.pools)
-    for (let i = 0; i < 2; i++) {
-      const name = `${pool.nodeGroupName}-${i}`;
-      // Cilium lifts agent-not-ready once its agent is up; the closing taints stay.
-      await stage.node({ name, role: pool.role, group: pool.nodeGroupName, labels: pool.labels, taints: pool.taints.filter(isClosingTaint).map((t) => ({ key: t.key, ...(t.value !== undefined ? { value: t.value } : {}), effect: t.effect })) });
-      nodes.push({ name, role: pool.role });
-    }
-  const place = async (ds: string, roles: string[] | "all") => {
-    const on = nodes.filter((n) => roles === "all" || roles.includes(n.role));
-    await stage.daemonSet(ds, on.length, on.length);
-    for (const n of on) await stage.pod({ name: `${ds}-${n.name}`, node: n.name, daemonSet: ds, hostNetwork: true });
-  };
-  if (spec.awsNode.present) await place("aws-node", spec.awsNode.roles);
-  if (ciliumRoles.length) {
-    await place("cilium", ciliumRoles);
-    await place("cilium-envoy", ciliumRoles);
-  }
-  for (const n of nodes) {
-    await stage.pod({ name: `web-${n.name}`, node: n.name, labels: { app: "web" } });
-    if (ciliumRoles.includes(n.role as never)) await stage.ciliumEndpoint("default", `web-${n.name}`);
-  }
-  await stage.coreDns(2, 2);
-  if (state.cilium) {
-    // What the chart renders of the release's values, and an operator that rolled onto it.
-    await stage.ciliumConfig({ "unmanaged-pod-watcher-interval": state.cilium.unmanagedPodWatcherRestart ? "15" : "0", "policy-audit-mode": String(state.cilium.values.policyAuditMode === true) });
-    // On the last pool (not one a drain empties), as the scheduler might have put it.
-    const host = nodes[nodes.length - 1].name;
-    await stage.ciliumOperator("c1", [{ name: "cilium-operator-0", node: host, checksum: "c1" }]);
-  }
-  const open = nodes.filter((n) => state.pools.find((p) => n.name.startsWith(p.nodeGroupName) && !p.taints.some(isClosingTaint)));
-  for (const [i, n] of open.slice(-2).entries()) {
-    await stage.pod({ namespace: "kube-system", name: `coredns-${i}`, node: n.name, labels: { "k8s-app": "kube-dns" } });
-    if (ciliumRoles.includes(n.role as never)) await stage.ciliumEndpoint("kube-system", `coredns-${i}`);
-  }
-  return { nodes };
+/** Stages a cluster settled in `phase` (test/kubeStage.ts settledAt): two nodes per node group, CoreDNS and the operator on the last open pools. */
+function settled(stage: Stage, phase: number, config: ClusterConfig = CONFIG): Promise<{ nodes: Array<{ name: string; role: string }> }> {
+  return settledAt(stage, desiredState(config, phase as PhaseNumber));
 }
 
 describe("health gates against a real API server", function () {

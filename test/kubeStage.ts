@@ -5,6 +5,8 @@
  * where it must (pods leaving after an eviction).
  */
 import * as k8s from "@kubernetes/client-node";
+import { isClosingTaint, PhaseState, PoolState } from "../steps/desired";
+import { PHASES } from "../steps/phases";
 import { CNI_LABEL, PoolRole, ROLE_LABEL } from "../steps/roles";
 
 export interface NodeSpec {
@@ -231,4 +233,58 @@ export class Stage {
     await this.apps.deleteCollectionNamespacedDeployment({ namespace: "kube-system" });
     await this.core.deleteCollectionNode({});
   }
+}
+
+export interface SettledOptions {
+  /** Nodes staged per node group (default 2). */
+  nodesPerGroup?: (pool: PoolState) => number;
+  /** Where CoreDNS and the cilium-operator run: nodes of pools of this role (default: the last open pools). */
+  home?: PoolRole;
+}
+
+/**
+ * Stages a cluster settled in `state`: nodes per node group with its labels and closing taints,
+ * DaemonSets where the phase puts them, a workload pod per node (with a CiliumEndpoint on Cilium
+ * nodes), CoreDNS, and Cilium's ConfigMap with an operator that rolled onto it.
+ */
+export async function settledAt(stage: Stage, state: PhaseState, opts: SettledOptions = {}): Promise<{ nodes: Array<{ name: string; role: PoolRole }> }> {
+  const spec = PHASES[state.phase];
+  const ciliumRoles: PoolRole[] = spec.cilium.release === "none" ? [] : spec.cilium.roles;
+  const nodes: Array<{ name: string; role: PoolRole }> = [];
+  for (const pool of state.pools)
+    for (let i = 0; i < (opts.nodesPerGroup?.(pool) ?? 2); i++) {
+      const name = `${pool.nodeGroupName}-${i}`;
+      // Cilium lifts agent-not-ready once its agent is up; the closing taints stay.
+      await stage.node({ name, role: pool.role, group: pool.nodeGroupName, labels: pool.labels, taints: pool.taints.filter(isClosingTaint).map((t) => ({ key: t.key, ...(t.value !== undefined ? { value: t.value } : {}), effect: t.effect })) });
+      nodes.push({ name, role: pool.role });
+    }
+  const place = async (ds: string, roles: PoolRole[] | "all") => {
+    const on = nodes.filter((n) => roles === "all" || roles.includes(n.role));
+    await stage.daemonSet(ds, on.length, on.length);
+    for (const n of on) await stage.pod({ name: `${ds}-${n.name}`, node: n.name, daemonSet: ds, hostNetwork: true });
+  };
+  if (spec.awsNode.present) await place("aws-node", spec.awsNode.roles);
+  if (ciliumRoles.length) {
+    await place("cilium", ciliumRoles);
+    await place("cilium-envoy", ciliumRoles);
+  }
+  for (const n of nodes) {
+    await stage.pod({ name: `web-${n.name}`, node: n.name, labels: { app: "web" } });
+    if (ciliumRoles.includes(n.role)) await stage.ciliumEndpoint("default", `web-${n.name}`);
+  }
+  await stage.coreDns(2, 2);
+  const open = nodes.filter((n) => state.pools.find((p) => n.name.startsWith(p.nodeGroupName) && !p.taints.some(isClosingTaint)));
+  const home = opts.home ? nodes.filter((n) => n.role === opts.home) : open;
+  if (state.cilium) {
+    // What the chart renders of the release's values, and an operator that rolled onto it.
+    await stage.ciliumConfig({ "unmanaged-pod-watcher-interval": state.cilium.unmanagedPodWatcherRestart ? "15" : "0", "policy-audit-mode": String(state.cilium.values.policyAuditMode === true) });
+    // On the last pool (not one a drain empties), as the scheduler might have put it.
+    const host = (opts.home ? home : nodes)[(opts.home ? home : nodes).length - 1].name;
+    await stage.ciliumOperator("c1", [{ name: "cilium-operator-0", node: host, checksum: "c1" }]);
+  }
+  for (const [i, n] of home.slice(-2).entries()) {
+    await stage.pod({ namespace: "kube-system", name: `coredns-${i}`, node: n.name, labels: { "k8s-app": "kube-dns" } });
+    if (ciliumRoles.includes(n.role)) await stage.ciliumEndpoint("kube-system", `coredns-${i}`);
+  }
+  return { nodes };
 }

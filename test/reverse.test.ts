@@ -7,7 +7,8 @@ import { expect } from "chai";
 import { listStacks } from "../config/load";
 import { isClosingTaint } from "../steps/desired";
 import { PHASES, PhaseNumber } from "../steps/phases";
-import { checkReverse, POINT_OF_NO_RETURN, REVERSE_STEPS, reverseWalk } from "../steps/reverse";
+import { checkStep } from "../steps/invariants";
+import { appliedPhaseFor, checkReverse, goingBackRefusal, POINT_OF_NO_RETURN, REVERSE_STEPS, reverseStages, reverseWalk, stageState, stateBefore } from "../steps/reverse";
 import { BIN } from "./driverHarness";
 import { fleetConfig, PROJECT } from "./helpers";
 
@@ -60,5 +61,41 @@ describe("going back: the reverse steps", () => {
 
   it("closing taints: the first stage of 5→4 closes the cilium pools without evicting (NoSchedule), which the model counts as closed", () => {
     expect(isClosingTaint({ key: "cni", value: "cilium", effect: "NoSchedule" })).to.equal(true);
+  });
+
+  it("each stage's state: 5→4 closes the cilium pools with NoSchedule first, then NoExecute; 4→3 lifts protection before removing; 6→5 creates the add-on again", () => {
+    const config = fleetConfig("prod-eu-west-1");
+    const taints = (st: ReturnType<typeof stageState>, role: string) => st.pools.filter((x) => x.role === role).map((x) => x.taints.filter((t) => t.key === "cni").map((t) => t.effect));
+    expect(taints(stageState(config, { from: 5, stage: 1 }), "cilium").flat()).to.satisfy((e: string[]) => e.length > 0 && e.every((x) => x === "NoSchedule"));
+    expect(stageState(config, { from: 5, stage: 1 }).pools.filter((x) => x.role === "aws").every((x) => !x.taints.some(isClosingTaint)), "aws pools open again").to.equal(true);
+    expect(taints(stageState(config, { from: 5, stage: 2 }), "cilium").flat().every((x) => x === "NoExecute")).to.equal(true);
+    const lifted = stageState(config, { from: 4, stage: 1 });
+    expect(lifted.pools.filter((x) => x.role === "cilium").every((x) => !x.protect) && lifted.cilium?.protect === false, "protection lifted before 4→3 removes them").to.equal(true);
+    expect(stageState(config, { from: 6, stage: 1 }).awsNode?.importId, "an add-on phase 6 deleted is created, not imported").to.equal(undefined);
+    expect(reverseStages(5, 3).map((g) => `${g.from}:${g.stage}`)).to.deep.equal(["5:1", "5:2", "4:1", "4:2"]);
+    expect(reverseStages(5, 3, { from: 5, stage: 1 }).map((g) => `${g.from}:${g.stage}`), "resumed after step 1").to.deep.equal(["5:2", "4:1", "4:2"]);
+    expect(appliedPhaseFor({ ...config, phase: 5, goingBack: { from: 5, stage: 1 } }), "half-way, the stack is still at 5").to.equal(5);
+    expect(appliedPhaseFor({ ...config, phase: 4, goingBack: { from: 5, stage: 2 } })).to.equal(4);
+  });
+
+  it("the invariants catch a reverse stage without its drain: 5→4's NoExecute on populated cilium pools, 4→3's removal of them", () => {
+    const config = fleetConfig("prod-eu-west-1");
+    for (const g of [{ from: 5 as PhaseNumber, stage: 2 }, { from: 4 as PhaseNumber, stage: 2 }]) {
+      const to = stageState(config, g);
+      const undrained = { ...to, spec: { ...to.spec, before: to.spec.before.filter((b) => !(b.kind === "drain" || (b.kind === "check" && b.check === "poolEmpty"))) } };
+      expect(checkStep(stateBefore(config, g), undrained).filter((v) => v.invariant !== 8), `${g.from}→${g.from - 1} step ${g.stage} without its drain`).to.not.deep.equal([]);
+      expect(checkStep(stateBefore(config, g), to).filter((v) => v.invariant !== 8), `with it`).to.deep.equal([]);
+    }
+  });
+
+  it("the program runs a reverse stage only from where the step stands", () => {
+    const config = fleetConfig("prod-eu-west-1");
+    expect(goingBackRefusal({ ...config, phase: 4 }, 5), "a lowered phase, no reverse step asked for").to.equal("phase 5 is applied");
+    expect(goingBackRefusal({ ...config, phase: 5, goingBack: { from: 5, stage: 1 } }, 5)).to.equal(undefined);
+    expect(goingBackRefusal({ ...config, phase: 4, goingBack: { from: 5, stage: 2 } }, 5), "step 2 before step 1").to.match(/needs step 1 applied first/);
+    expect(goingBackRefusal({ ...config, phase: 4, goingBack: { from: 5, stage: 2 } }, 5, { from: 5, stage: 1 })).to.equal(undefined);
+    expect(goingBackRefusal({ ...config, phase: 3, goingBack: { from: 4, stage: 1 } }, 5), "a step from another phase").to.match(/runs with unchain:phase 4/);
+    expect(goingBackRefusal({ ...config, phase: 4, goingBack: { from: 4, stage: 1 } }, 5)).to.match(/needs phase 4 applied, and phase 5 is/);
+    expect(goingBackRefusal({ ...config, phase: 5 }, 5, { from: 5, stage: 1 }), "phase 5 again undoes a half step").to.equal(undefined);
   });
 });

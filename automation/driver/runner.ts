@@ -16,7 +16,8 @@ import { validateStackConfig } from "../../config/validate";
 import { GateStep, PHASES, PhaseNumber, PhaseSpec } from "../../steps/phases";
 import { describeReverse, describeStage, GoingBack, isLastStage, reverseStages, reverseStep, ReverseStep, reverseWalk, stageSpec, stageState, stateBefore } from "../../steps/reverse";
 import { PoolRole } from "../../steps/roles";
-import { drainRole } from "../health/drain";
+import { drainRole, uncordonRole } from "../health/drain";
+import { subnetCheckFor } from "../health/subnets";
 import { gateSteps, KubeAccess, kubeConfigFor, mergeGateSteps, runGateSteps } from "../health/gate";
 import { AuditLog, GatedChange } from "./audit";
 import { DriverEnvironment } from "./environment";
@@ -55,6 +56,8 @@ export interface HealthOptions {
   drain: boolean;
   nodesAtOnce: number;
   perNodeTimeoutMs: number;
+  /** Drain without counting the open pools' subnets' free IP addresses (--skip-subnet-check). */
+  skipSubnetCheck?: boolean;
 }
 
 /**
@@ -74,7 +77,7 @@ async function healthBefore(ctx: RunContext, name: string, config: ClusterConfig
   const drain = steps[d] as { kind: "drain"; role: PoolRole };
   if (h.drain) {
     ctx.emit({ type: "step", stack: name, phase: t.phase, ...(t.goingBack ? { label: t.label } : {}), step: "drain", message: `${drain.role} pools` });
-    const r = await drainRole(kc, { role: drain.role, apply: true, nodesAtOnce: h.nodesAtOnce, perNodeTimeoutMs: h.perNodeTimeoutMs, say: (line) => ctx.emit({ type: "note", stack: name, level: "info", message: line }) });
+    const r = await drainRole(kc, { role: drain.role, apply: true, subnets: subnetCheckFor(config, h.skipSubnetCheck ?? false), nodesAtOnce: h.nodesAtOnce, perNodeTimeoutMs: h.perNodeTimeoutMs, say: (line) => ctx.emit({ type: "note", stack: name, level: "info", message: line }) });
     ctx.audit.append({ action: "drain", stack: name, phase: t.phase, result: r.ok ? "ok" : "failed", message: r.message });
     if (!r.ok) return r.message;
   }
@@ -100,6 +103,8 @@ export interface StepTarget {
   goingBack?: GoingBack;
   /** The stack's appliedPhase once the up is done. */
   applies: PhaseNumber;
+  /** Pools drained before the up and kept: uncordoned after it (steps/reverse.ts). */
+  uncordonAfter?: PoolRole;
   healthBefore(config: ClusterConfig): { steps: GateStep[]; state: PhaseState };
   healthAfter(config: ClusterConfig): { steps: GateStep[]; state: PhaseState };
 }
@@ -132,6 +137,7 @@ export function reverseTarget(g: GoingBack): StepTarget {
     filePhase: last ? step.to : step.from,
     goingBack: g,
     applies: last ? step.to : step.from,
+    ...(step.stages[g.stage - 1].uncordonAfter ? { uncordonAfter: step.stages[g.stage - 1].uncordonAfter } : {}),
     healthBefore: (config) => ({ steps: mergeGateSteps(prevAfter, spec.before), state: stateBefore(config, g) }),
     healthAfter: (config) => ({ steps: spec.after, state: stageState(config, g) }),
   };
@@ -331,6 +337,18 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
   }
   audit.append({ action: "verify", stack: name, wave, phase, result: error ? "failed" : "ok", ...(error ? { message: error } : {}) });
   if (error) return { status: "failed", changes: verdict.counts, error };
+  if (t.uncordonAfter && !kube)
+    emit({ type: "note", stack: name, level: "warning", message: `the ${t.uncordonAfter} pools' nodes stay cordoned from their drain (health gates skipped: no cluster access): unchain drain --stack ${name} --role ${t.uncordonAfter} --undo puts them back in service` });
+  if (t.uncordonAfter && kube) {
+    const role = t.uncordonAfter;
+    const back = await uncordonRole(kube.kc, role, (line) => emit({ type: "note", stack: name, level: "info", message: line })).catch((e: Error) => {
+      if (e instanceof UserError) return e;
+      throw e;
+    });
+    const failedWhy = back instanceof Error ? `${t.label} was applied, but the ${role} pools' nodes could not be uncordoned: ${back.message}` : undefined;
+    audit.append({ action: "drain", stack: name, wave, phase, result: failedWhy ? "failed" : "ok", message: failedWhy ?? `uncordoned the ${role} pools after ${t.label}: ${(back as string[]).join(", ") || "none was cordoned"}` });
+    if (failedWhy) return { status: "failed", changes: verdict.counts, error: failedWhy };
+  }
   if (kube) {
     emit({ type: "step", stack: name, phase, ...lbl, step: "health" });
     const a = t.healthAfter(kube.config);
