@@ -50,13 +50,17 @@ describe("going back: the reverse steps", () => {
     expect(v.some((x) => x.invariant === 4 && x.az === "eu-west-1a" && /once the cilium pools are drained/.test(x.message)), JSON.stringify(v)).to.equal(true);
   });
 
-  it("unchain plan --from 5 --to 3 shows the reverse walk, its stages and risks, and exits 1: nothing of it runs", () => {
+  it("unchain plan --from 5 --to 3 shows the reverse walk, its stages and risks, and the command that takes it; a walk past the point of no return exits 1", () => {
     const r = spawnSync(process.execPath, [BIN, "plan", "-s", "prod-eu-west-1", "--from", "5", "--to", "3", "-C", PROJECT], { encoding: "utf8" });
-    expect(r.status, r.stderr).to.equal(1);
+    expect(r.status, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/prod-eu-west-1 +prod-eu +0 +5→3 +GOING BACK +ok/);
     expect(r.stdout).to.contain("5→4, in 2 steps:");
     expect(r.stdout).to.contain("4→3, in 2 steps:");
     expect(r.stdout).to.contain("risk: every workload on the cilium pools moves back to the aws pools");
+    expect(r.stdout).to.contain("4 pulumi ups, each gated: unchain advance -s prod-eu-west-1 --to 3 --rollback --drain --yes takes them");
+    const past = spawnSync(process.execPath, [BIN, "plan", "-s", "prod-eu-west-1", "--from", "5", "--to", "1", "-C", PROJECT], { encoding: "utf8" });
+    expect(past.status, past.stdout).to.equal(1);
+    expect(past.stdout).to.contain("No run takes this walk: 2→1 cannot be undone");
   });
 
   it("closing taints: the first stage of 5→4 closes the cilium pools without evicting (NoSchedule), which the model counts as closed", () => {

@@ -33,6 +33,10 @@ export interface StepPlan {
   error?: string;
 }
 
+function importCountOf(imports: StackPlan["imports"]): number {
+  return imports ? imports.mismatches.length + imports.problems.length : 0;
+}
+
 export interface StackPlan {
   stack: string;
   file: string;
@@ -52,7 +56,8 @@ export interface StackPlan {
   notes: string[];
   steps: StepPlan[];
   /** `--from` after `--to`: what going back means, step by step (never run by unchain, so never ok). */
-  reverse?: { from: PhaseNumber; to: PhaseNumber; text: string };
+  /** A walk back (steps/reverse.ts): `blocked` names the step that cannot be undone, if it passes one. */
+  reverse?: { from: PhaseNumber; to: PhaseNumber; text: string; stages: number; blocked?: string };
   ok: boolean;
 }
 
@@ -136,11 +141,16 @@ export async function planStack(dir: string, stack: string, opts: PlanOptions = 
   if (opts.from !== undefined && opts.from < config.adoptedPhase) base.notes.push(`adopted at phase ${config.adoptedPhase}: its walk starts there, not at ${opts.from}`);
   const to = opts.to ?? LAST_PHASE;
   if (from > to) {
-    // Going back: the reverse steps as data (steps/reverse.ts); unchain runs no phase backwards.
+    // Going back: the reverse steps as data (steps/reverse.ts), which advance --rollback takes.
     const notes = to < config.adoptedPhase ? [...base.notes, `adopted at phase ${config.adoptedPhase}: unchain never ran the phases below it on this cluster`] : base.notes;
     // The invariants on each reverse step that can be taken, from a phase this cluster has been at.
-    const reverseViolations = reverseWalk(from as PhaseNumber, to).flatMap((st) => (st.from > config.adoptedPhase ? (checkReverse(config, st.from) ?? []) : []));
-    return { ...base, ...info, notes, violations: reverseViolations, ...(imports ? { imports } : {}), reverse: { from: from as PhaseNumber, to, text: describeReverse(from as PhaseNumber, to) }, ok: false };
+    const walkBack = reverseWalk(from as PhaseNumber, to);
+    const reverseViolations = walkBack.flatMap((st) => (st.from > config.adoptedPhase ? (checkReverse(config, st.from) ?? []) : []));
+    const impossible = walkBack.find((st) => !st.possible);
+    const stages = walkBack.reduce((n, st) => n + (st.possible ? st.stages.length : 0), 0);
+    const reverse = { from: from as PhaseNumber, to, text: describeReverse(from as PhaseNumber, to), stages, ...(impossible ? { blocked: `${impossible.from}→${impossible.to}` } : {}) };
+    const ok = !impossible && !reverseViolations.length && !importCountOf(imports);
+    return { ...base, ...info, notes, violations: reverseViolations, ...(imports ? { imports } : {}), reverse, ok };
   }
   const evaluations = new Map<number, Evaluation>();
   const evaluate = async (phase: number) => {

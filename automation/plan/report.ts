@@ -92,7 +92,7 @@ function importCount(s: StackPlan): number {
 
 function stackStatus(s: StackPlan): string {
   if (s.problems.length) return `config: ${s.problems.length} problem(s)`;
-  if (s.reverse) return `going back ${s.reverse.from}→${s.reverse.to}: not run by unchain`;
+  if (s.reverse?.blocked) return `going back ${s.reverse.from}→${s.reverse.to}: ${s.reverse.blocked} cannot be undone`;
   if (s.violations.length) return `REFUSED: ${s.violations.length} invariant(s) broken`;
   if (importCount(s)) return `IMPORT MISMATCH: ${importCount(s)} difference(s) from what runs`;
   return "ok";
@@ -102,7 +102,13 @@ function stackStatus(s: StackPlan): string {
 export function importLines(s: StackPlan, indent: string): string[] {
   const out: string[] = [];
   for (const n of s.notes) out.push(`${indent}note: ${n}`);
-  if (s.reverse) out.push(...s.reverse.text.split("\n").map((l) => `${indent}${l}`), `${indent}unchain runs no phase backwards: advance refuses a target below the applied phase, and the program refuses an earlier phase (see "Going back" in the README).`);
+  if (s.reverse)
+    out.push(
+      ...s.reverse.text.split("\n").map((l) => `${indent}${l}`),
+      s.reverse.blocked
+        ? `${indent}No run takes this walk: ${s.reverse.blocked} cannot be undone (see "Going back" in the README).`
+        : `${indent}${s.reverse.stages} pulumi up${s.reverse.stages === 1 ? "" : "s"}, each gated: unchain advance -s ${s.stack} --to ${s.reverse.to} --rollback --drain --yes takes them (see "Going back" in the README).`,
+    );
   if (!s.imports) return out;
   for (const m of s.imports.mismatches) {
     out.push(`${indent}✗ import ${m.resource} (${m.importId}): ${m.message}`);

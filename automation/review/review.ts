@@ -168,7 +168,7 @@ function detail(s: StackReview): string[] {
   }
   if (s.rollback)
     lines.push(
-      `**Going back: phase ${s.from} → ${s.to}.** unchain runs no phase backwards: \`unchain advance --to ${s.to}\` is refused on a stack at ${s.from}, and the program refuses to run phase ${s.to} there (a \`pulumi up\` by hand too), because running phase ${s.to} would not undo phase ${s.from}. What going back means, step by step, and its risks:`,
+      `**Going back: phase ${s.from} → ${s.to}.** Merging this does not take the cluster back: the program refuses to run phase ${s.to} on a stack at ${s.from} (a \`pulumi up\` by hand too), because running phase ${s.to} would not undo phase ${s.from}. Going back is its own walk, each step gated and drained: \`unchain advance -s ${s.stack} --to ${s.to} --rollback --drain --yes\` takes it and moves \`unchain:phase\` itself, so this change should be reverted. The steps, and their risks:`,
       "",
       "```",
       s.rollback,
