@@ -170,9 +170,9 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(appliedSequence(p, "g2")).to.deep.equal([0, 1, 2]);
   });
 
-  it("refuses a second driver run on stacks another run holds, naming the holder", async () => {
-    const p = simProject([{ name: "w", stacks: ["h1"] }]);
-    const first = startDriver(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { latencyMs: 1500 });
+  it("a second run takes all of its stacks or none: refused whole while another run holds one, naming the holder, touching none", async () => {
+    const p = simProject([{ name: "w", stacks: ["h1", "h2"] }]);
+    const first = startDriver(p, ["advance", "-s", "h1", "--to", "1", "--yes", "--json"], { latencyMs: 1500 });
     await waitUntil(() => fs.existsSync(path.join(auditDir(p), "locks", "h1.json")), 30_000, "the first run's lock");
     const holder = JSON.parse(fs.readFileSync(path.join(auditDir(p), "locks", "h1.json"), "utf8")) as { runId: string; pid: number };
     const second = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
@@ -180,12 +180,19 @@ describe("the driver, against the real Pulumi engine", function () {
     const h1 = statusOf(second, "h1");
     expect(h1.status).to.equal("locked");
     expect(h1.error).to.contain(`run ${holder.runId} by test-operator (pid ${holder.pid}`);
+    expect(statusOf(second, "h2")).to.deep.include({ status: "locked", error: "not started: another run holds some of this run's stacks" });
+    expect(second.stdout).to.contain("this run takes all of its 2 stacks or none");
+    expect(fs.existsSync(path.join(auditDir(p), "locks", "h2.json")), "h2's lock given back").to.equal(false);
     const done = await first.done;
     expect(done.code, done.stdout).to.equal(0);
     expect(appliedSequence(p, "h1")).to.deep.equal([0, 1]);
+    expect(appliedSequence(p, "h2"), "the refused run touched no stack").to.deep.equal([]);
+    const again = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
+    expect(again.code, again.stdout).to.equal(0);
+    expect(appliedSequence(p, "h2")).to.deep.equal([0, 1]);
   });
 
-  it("reports a stale Pulumi lock left by a killed update, and clears it only with --cancel-stale-locks", async () => {
+  it("a stale Pulumi lock of this machine is cleared with an audit line; one from another machine is reported and cleared only with --cancel-stale-locks", async () => {
     const p = simProject([{ name: "w", stacks: ["k1"] }]);
     const run = startDriver(p, ["advance", "--all", "--to", "0", "--yes", "--json"], { latencyMs: 4000 });
     const lockDir = path.join(p.dir, ".pulumi", "locks", "organization", "unchain", "k1");
@@ -196,20 +203,31 @@ describe("the driver, against the real Pulumi engine", function () {
     await run.done;
     await waitUntil(() => all.every((pid) => !alive(pid)), 30_000, "the killed processes to go");
 
+    // The lock as a colleague's killed run on another machine would have left it: nothing here can tell whether it still runs.
+    const [lockName] = fs.readdirSync(lockDir).filter((f) => f.endsWith(".json"));
+    const lockPath = path.join(lockDir, lockName);
+    const ours = fs.readFileSync(lockPath, "utf8");
+    fs.writeFileSync(lockPath, JSON.stringify({ ...(JSON.parse(ours) as Record<string, unknown>), hostname: "ci-runner-7" }));
     const refused = await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes", "--json"]);
     expect(refused.code).to.equal(4);
     const k1 = statusOf(refused, "k1");
     expect(k1.status).to.equal("locked");
-    expect(k1.error).to.match(/stale Pulumi lock: its process is gone/);
+    expect(k1.error).to.match(/a Pulumi lock from another machine \(pulumi pid \d+, .*@ci-runner-7, since /);
     expect(k1.error).to.contain("--cancel-stale-locks");
     expect(fs.readdirSync(lockDir).filter((f) => f.endsWith(".json"))).to.have.length(1);
     expect(refused.stdout, "the killed run's driver lock was reported as taken over").to.contain("took over the driver lock");
 
-    const cleared = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json", "--cancel-stale-locks"]);
+    // This machine's own: its pid is gone, so it is cleared without being asked, and said so.
+    fs.writeFileSync(lockPath, ours);
+    const resumed = await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes", "--json"]);
+    expect(resumed.code, resumed.stdout).to.equal(0);
+    expect(resumed.stdout).to.match(/cleared a stale Pulumi lock: its process is gone, an update was killed .*\(its process is gone from this host\)/);
+    expect(readAudit(auditDir(p)).filter((e) => e.action === "pulumi-lock-cancelled" && e.stack === "k1")).to.have.length(1);
+
+    const cleared = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
     expect(cleared.code, cleared.stdout).to.equal(0);
     expect(appliedPhaseInBackend(p, "k1")).to.equal(1);
     expect(appliedSequence(p, "k1")).to.deep.equal([0, 1]);
-    expect(readAudit(auditDir(p)).some((e) => e.action === "pulumi-lock-cancelled" && e.stack === "k1")).to.equal(true);
   });
 
   it("resumes after being killed with SIGKILL at random points: every stack at the target, each phase applied exactly once", async function () {
@@ -224,23 +242,20 @@ describe("the driver, against the real Pulumi engine", function () {
     const args = ["advance", "--all", "--to", "3", "--yes", "--json"];
     const kills: number[] = [];
     let last: RunResult | undefined;
-    let afterKill = false;
     for (let round = 0; round < 12; round++) {
-      // After a kill, the operator knows the run is dead: the killed update's Pulumi lock is stale.
-      const run = startDriver(p, afterKill ? [...args, "--cancel-stale-locks"] : args, { latencyMs: 150 });
+      // After a kill, the killed update's Pulumi lock is this machine's and its process is gone: the next run clears it unasked.
+      const run = startDriver(p, args, { latencyMs: 150 });
       if (round < 6) {
         const delay = 1000 + Math.floor(random() * 7000);
         const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
         if (early) {
           last = early;
-          afterKill = false;
           if (early.code === 0) break;
           continue;
         }
         const children = descendants(run.child.pid!);
         run.child.kill("SIGKILL");
         kills.push(delay);
-        afterKill = true;
         await run.done;
         // The CLIs it started fail on their own once their program is gone (leaving Pulumi's lock
         // behind); their dynamic-provider plugins linger, idle: clean them up.
@@ -249,7 +264,6 @@ describe("the driver, against the real Pulumi engine", function () {
         continue;
       }
       last = await run.done;
-      afterKill = false;
       if (last.code === 0) break;
     }
     const context = `UNCHAIN_TEST_SEED=${firstSeed} replays the kill times (${kills.join(", ")} ms; what they hit depends on timing too)`;
@@ -434,29 +448,25 @@ describe("the driver, against the real Pulumi engine", function () {
     const args = ["advance", "-s", "k5", "--to", "3", "--rollback", "--yes", "--json"];
     const kills: number[] = [];
     let last: RunResult | undefined;
-    let afterKill = false;
     for (let round = 0; round < 10; round++) {
-      const run = startDriver(p, afterKill ? [...args, "--cancel-stale-locks"] : args, { latencyMs: 200 });
+      const run = startDriver(p, args, { latencyMs: 200 });
       if (round < 3) {
         const delay = 1500 + Math.floor(random() * 6000);
         const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
         if (early) {
           last = early;
-          afterKill = false;
           if (early.code === 0) break;
           continue;
         }
         const children = descendants(run.child.pid!);
         run.child.kill("SIGKILL");
         kills.push(delay);
-        afterKill = true;
         await run.done;
         await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
         for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
         continue;
       }
       last = await run.done;
-      afterKill = false;
       if (last.code === 0) break;
     }
     const context = `UNCHAIN_TEST_SEED=${firstSeed} replays the kill times (${kills.join(", ")} ms)`;

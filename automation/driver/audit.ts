@@ -70,8 +70,29 @@ export class AuditLog {
 
   append(entry: Omit<AuditEntry, "time" | "runId" | "operator">): void {
     const line = JSON.stringify({ time: new Date().toISOString(), runId: this.runId, operator: this.operator, ...entry }) + "\n";
+    // A run killed in the middle of a write leaves a line without its end: start on a line of our own.
+    const torn = !endsWithNewline(this.file);
     // One write with O_APPEND: concurrent stacks never interleave inside a line.
-    fs.appendFileSync(this.file, line);
+    fs.appendFileSync(this.file, (torn ? "\n" : "") + line);
+  }
+}
+
+/** Whether the file is empty, absent, or ends with a newline (its last line is whole). */
+function endsWithNewline(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch {
+    return true;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return true;
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, size - 1);
+    return b[0] === 0x0a;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

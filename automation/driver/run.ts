@@ -11,7 +11,7 @@ import { describeStage, GoingBack } from "../../steps/reverse";
 import { AuditEntry, AuditLog, readAudit } from "./audit";
 import { driverEnvironment } from "./environment";
 import { StackResult } from "./events";
-import { describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock } from "./locks";
+import { acquireDriverLock, describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock, releaseDriverLock } from "./locks";
 import { exitCodeOf, OutputMode, reporter } from "./progress";
 import { advanceStack, checkedConfig, HealthOptions, previewStack, RunContext } from "./runner";
 import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, unchainIds, unchainProgram } from "./stacks";
@@ -92,19 +92,54 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     ...(o.health ? { health: o.health } : {}),
   };
   const startedAt = Date.now();
-  const paused = pausedBecause(env.stateDir);
-  if (paused) rep.sink({ type: "note", level: "warning", message: `${paused}: no stack will start` });
-  audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
-  rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
-  if (o.apply && !o.health) rep.sink({ type: "note", level: "warning", message: "health gates skipped (--skip-health-gates): nothing checks the clusters between phases" });
-  // Going back does not wait for earlier waves: they are ahead of the target, not behind it.
-  const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder || !!o.rollback }, (c, s, w) =>
-    o.command === "advance" ? advanceStack(c, s, o.target, w) : previewStack(c, s, o.target, w),
-  );
-  const code = exitCodeOf(results);
-  audit.append({ action: "run-end", target: o.target, dryRun: !o.apply, result: code === 0 ? "ok" : "failed", durationMs: Date.now() - startedAt, message: `exit ${code}` });
-  rep.finish(results, { command: o.command, target: o.target, dryRun: !o.apply, startedAt });
-  return code;
+  // A run that changes stacks takes all of them before it starts, or none: two runs started a
+  // moment apart never split a wave between them and leave stacks that neither takes.
+  const refused = o.apply ? takeAll(ctx, stacks, o.cancelStaleLocks) : [];
+  if (refused.length) {
+    const why = `this run takes all of its ${stacks.length} stacks or none, and another run holds ${refused.length} of them: nothing was started. Wait for that run (unchain status shows it), then run again.\n  ${refused.map((r) => r.why).join("\n  ")}`;
+    audit.append({ action: "lock-refused", target: o.target, stacks, result: "refused", message: why });
+    rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: false, stacks: stacks.length });
+    rep.sink({ type: "note", level: "warning", message: why });
+    const results: StackResult[] = stacks.map((s) => ({ stack: s, status: "locked", target: o.target, phasesApplied: [], durationMs: 0, error: refused.find((r) => r.stack === s)?.why ?? "not started: another run holds some of this run's stacks" }));
+    rep.finish(results, { command: o.command, target: o.target, dryRun: false, startedAt });
+    return exitCodeOf(results);
+  }
+  try {
+    const paused = pausedBecause(env.stateDir);
+    if (paused) rep.sink({ type: "note", level: "warning", message: `${paused}: no stack will start` });
+    audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
+    rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
+    if (o.apply && !o.health) rep.sink({ type: "note", level: "warning", message: "health gates skipped (--skip-health-gates): nothing checks the clusters between phases" });
+    // Going back does not wait for earlier waves: they are ahead of the target, not behind it.
+    const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder || !!o.rollback }, (c, s, w) =>
+      o.command === "advance" ? advanceStack(c, s, o.target, w) : previewStack(c, s, o.target, w),
+    );
+    const code = exitCodeOf(results);
+    audit.append({ action: "run-end", target: o.target, dryRun: !o.apply, result: code === 0 ? "ok" : "failed", durationMs: Date.now() - startedAt, message: `exit ${code}` });
+    rep.finish(results, { command: o.command, target: o.target, dryRun: !o.apply, startedAt });
+    return code;
+  } finally {
+    // Each stack's lock goes when the run is done with it; those it never reached (a stopped wave) here.
+    for (const s of stacks) releaseDriverLock(env.stateDir, s, runId);
+  }
+}
+
+/** Takes the driver lock of every stack (in name order); if any is held, gives back those taken and says who holds the others. */
+function takeAll(ctx: RunContext, stacks: string[], breakUnknown: boolean): Array<{ stack: string; why: string }> {
+  const taken: string[] = [];
+  const refused: Array<{ stack: string; why: string }> = [];
+  for (const s of [...stacks].sort()) {
+    const r = acquireDriverLock(ctx.env.stateDir, s, ctx.me, breakUnknown);
+    if (r.ok && r.tookOverFrom) {
+      const message = `took over the driver lock of ${describeHolder(r.tookOverFrom)}: that process is gone`;
+      ctx.emit({ type: "note", stack: s, level: "warning", message });
+      ctx.audit.append({ action: "lock-taken-over", stack: s, result: "ok", message });
+    }
+    if (r.ok) taken.push(s);
+    else refused.push({ stack: s, why: `${s}: held by another driver ${describeHolder(r.holder)}${r.state === "unknown" ? "; if that run is dead, run again with --cancel-stale-locks" : ""}` });
+  }
+  if (refused.length) for (const s of taken) releaseDriverLock(ctx.env.stateDir, s, ctx.runId);
+  return refused;
 }
 
 export interface StackStatusRow {

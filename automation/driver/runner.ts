@@ -414,17 +414,21 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
   }
 }
 
-/** Refuses (as a result) when Pulumi holds the stack; clears a stale lock when told to. */
+/**
+ * Refuses (as a result) when Pulumi holds the stack. A lock whose holder is provably gone (this
+ * host, its pid not running: an update this machine's driver started and that was killed) is
+ * cleared with `pulumi cancel` and an audit line; one from another host only with --cancel-stale-locks.
+ */
 async function checkPulumiLocks(ctx: RunContext, o: Opened, name: string, wave: string | undefined): Promise<string | undefined> {
   for (const l of pulumiLocks(ctx.env.backendPath, ctx.env.projectName, name)) {
-    if (l.state !== "alive" && ctx.cancelStaleLocks) {
+    if (l.state === "stale" || (l.state === "unknown" && ctx.cancelStaleLocks)) {
       await o.stack.cancel();
-      const message = `cleared ${describePulumiLock(l)} (--cancel-stale-locks)`;
+      const message = `cleared ${describePulumiLock(l)}${l.state === "stale" ? " (its process is gone from this host)" : " (--cancel-stale-locks)"}`;
       ctx.audit.append({ action: "pulumi-lock-cancelled", stack: name, wave, result: "ok", message });
       ctx.emit({ type: "note", stack: name, level: "warning", message });
       return undefined;
     }
-    const fix = l.state === "alive" ? "wait for it to finish" : "check that no update is still running, then run again with --cancel-stale-locks (it runs pulumi cancel)";
+    const fix = l.state === "alive" ? "wait for it to finish" : "check on that machine that no update is still running, then run again with --cancel-stale-locks (it runs pulumi cancel)";
     const error = `${describePulumiLock(l)}; ${fix}`;
     ctx.audit.append({ action: "lock-refused", stack: name, wave, result: "refused", message: error });
     return error;
