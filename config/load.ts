@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Alias, Document, LineCounter, parseDocument, visit } from "yaml";
+import { Alias, Document, isScalar, LineCounter, parseDocument, Scalar, visit } from "yaml";
 import { ConfigError, Problem, UserError } from "./problems";
 import { AwsKeys, NAMESPACE, STRING_KEYS } from "./validate";
 
@@ -49,11 +49,15 @@ export function parseYaml(text: string, file: string, stack: string): unknown {
   const lines = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
-    const problems = doc.errors.map((e) => ({
-      key: `line ${e.linePos?.[0]?.line ?? "?"}`,
-      message: e.message.split("\n")[0],
-      fix: "fix the YAML syntax (indentation, quoting, a missing ':')",
-    }));
+    const problems = doc.errors.map((e) =>
+      e.code === "DUPLICATE_KEY"
+        ? duplicateKey(doc, lines, e.pos[0])
+        : {
+            key: `line ${e.linePos?.[0]?.line ?? "?"}`,
+            message: e.message.split("\n")[0],
+            fix: "fix the YAML syntax (indentation, quoting, a missing ':')",
+          },
+    );
     throw new ConfigError(stack, file, problems);
   }
   try {
@@ -61,6 +65,27 @@ export function parseYaml(text: string, file: string, stack: string): unknown {
   } catch (e) {
     throw new ConfigError(stack, file, [aliasProblem(doc, lines, e as Error)]);
   }
+}
+
+/** A key written twice in one mapping: both lines, and which to keep (the YAML is not read at all, as Pulumi would refuse it too). */
+function duplicateKey(doc: Document, lines: LineCounter, at: number): Problem {
+  let found: { key: string; first?: number } | undefined;
+  visit(doc, {
+    Map: (_, map) => {
+      const i = map.items.findIndex((p) => isScalar(p.key) && p.key.range?.[0] === at);
+      if (i < 0) return undefined;
+      const key = (map.items[i].key as Scalar).value;
+      const first = map.items.slice(0, i).find((p) => isScalar(p.key) && p.key.value === key)?.key as Scalar | undefined;
+      found = { key: String(key), ...(first?.range ? { first: lines.linePos(first.range[0]).line } : {}) };
+      return visit.BREAK;
+    },
+  });
+  const line = lines.linePos(at).line;
+  return {
+    key: `line ${line}`,
+    message: found ? `${found.key} is set twice${found.first ? ` (also on line ${found.first})` : ""}` : "a key is set twice in the same mapping",
+    fix: "keep one of them",
+  };
 }
 
 /** What stopped `toJS`, at the alias that did (aliases are the only thing left to fail once the document parsed). */
@@ -166,6 +191,14 @@ export function loadStackText(dir: string, stack: string, file: string, text: st
 
 function stackSource(stack: string, file: string, doc: Record<string, unknown>, defaults: Record<string, unknown>): StackSource {
   const stackConfig = (doc.config ?? {}) as Record<string, unknown>;
+  // Pulumi reads an un-namespaced key as the project's: `phase` beside `unchain:phase` is one key set twice.
+  const twice = Object.keys(stackConfig).filter((k) => !k.includes(":") && `${NAMESPACE}:${k}` in stackConfig);
+  if (twice.length)
+    throw new ConfigError(
+      stack,
+      file,
+      twice.map((k) => ({ key: `${NAMESPACE}:${k}`, message: `is set twice: as \`${k}:\` and as \`${NAMESPACE}:${k}:\` (Pulumi reads \`${k}\` under config: as ${NAMESPACE}:${k}, and which one wins is not defined)`, fix: "keep one of them" })),
+    );
   const merged: Record<string, unknown> = {};
   const origin: Record<string, string> = {};
   for (const [k, v] of Object.entries(defaults)) {
