@@ -8,6 +8,7 @@ import * as path from "node:path";
 import yargs from "yargs";
 import { listStacks } from "../config/load";
 import { UserError } from "../config/problems";
+import { findProjectDir } from "../config/project";
 import { closest } from "../config/validate";
 import { projectWaves } from "../config/waves";
 import { desiredState } from "../steps/desired";
@@ -103,7 +104,6 @@ async function runAdopts(dir: string, requests: AdoptRequest[], opts: { write: b
   return out;
 }
 
-/** The project directory: --cwd, else the current directory if it holds Pulumi.yaml, else this package. */
 /** The version in package.json (dist/automation/cli.js → ../../package.json). */
 function packageVersion(): string {
   try {
@@ -141,10 +141,9 @@ function unknownStack(s: string, dir: string, known: string[]): string {
   return `no stack "${s}" in ${dir} (no Pulumi.${s}.yaml).${near ? ` Did you mean ${near}?` : ""} Stacks: ${known.join(", ")}`;
 }
 
+/** The project directory: Pulumi.yaml in --cwd (else the current directory) or the nearest parent, as pulumi finds it; else a UserError suggesting -C. */
 function projectDir(cwd: string | undefined): string {
-  if (cwd) return path.resolve(cwd);
-  if (fs.existsSync(path.join(process.cwd(), "Pulumi.yaml"))) return process.cwd();
-  return path.resolve(__dirname, "..", "..");
+  return cwd !== undefined ? findProjectDir(cwd, true) : findProjectDir(process.cwd());
 }
 
 function outputMode(json: boolean | undefined): OutputMode {
