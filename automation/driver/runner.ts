@@ -24,7 +24,7 @@ import { DriverEnvironment } from "./environment";
 import { EventSink, StackResult } from "./events";
 import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulumiLocks, releaseDriverLock } from "./locks";
 import { ChangeCounts, describeCounts, describeRefusal, EngineDiagnostic, engineStep, EngineStep, gate, GateVerdict, hasChanges, resourceName } from "./previewGate";
-import { resolvePending, ResourceIds } from "./pending";
+import { pendingOperations, resolvePending, ResourceIds } from "./pending";
 import { ExplainContext, explainProviderError, withExplanation } from "./providerErrors";
 import { desiredState, PhaseState } from "../../steps/desired";
 import { PHASE_KEY, writePhase } from "./stackFile";
@@ -323,7 +323,11 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
   emit({ type: "step", stack: name, phase, ...lbl, step: "verify" });
   const applied = appliedPhaseOf(outputs);
   let error: string | undefined;
+  // The engine only warns about pending operations an update leaves (a create it never heard back from): not done.
+  const stillPending = await pendingOperations(stack).catch(() => []);
   if (applied !== t.applies) error = `${t.label} was applied, but the stack output appliedPhase is ${String(applied)}, not ${t.applies}`;
+  else if (stillPending.length)
+    error = `${t.label} was applied, but the state still lists ${stillPending.length} pending operation(s) the update did not finish: ${stillPending.map((p) => `${p.type} ${resourceName(p.urn)}`).join(", ")}. Run the same command again: it resolves them first (pulumi refresh).`;
   else {
     const again: EngineStep[] = [];
     const verifyErrors: string[] = [];
