@@ -82,6 +82,9 @@ export function renderSummary(results: StackResult[], meta: RunMeta): string {
       lines.push(`  ${r.stack}${r.phase !== undefined ? ` (phase ${r.phase})` : ""}: ${first}`, ...rest.map((l) => `    ${l}`));
     }
   }
+  // Why a stack was not previewed (not in the backend yet, another phase is next): the user's next step.
+  const skippedWhy = results.filter((r) => r.error && r.status === "skipped");
+  if (skippedWhy.length) lines.push("", "Skipped:", ...skippedWhy.map((r) => `  ${r.stack}: ${r.error!.split("\n").join("\n    ")}`));
   if (meta.dryRun && results.some((r) => r.status === "previewed")) lines.push("", "Dry run: each stack's next phase was previewed and gated. Run again with --yes to apply.");
   const code = exitCodeOf(results);
   if (code === 4) lines.push("", "Locked stacks were not touched; see Why.");

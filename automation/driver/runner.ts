@@ -27,8 +27,8 @@ import { ChangeCounts, describeCounts, describeRefusal, EngineDiagnostic, engine
 import { pendingOperations, resolvePending, ResourceIds } from "./pending";
 import { ExplainContext, explainProviderError, withExplanation } from "./providerErrors";
 import { desiredState, PhaseState } from "../../steps/desired";
-import { PHASE_KEY, writePhase } from "./stackFile";
-import { appliedPhaseNow, appliedPhaseOf, openStack, phaseInFile, PulumiProgram, sandboxInFile } from "./stacks";
+import { PHASE_KEY, phaseConfigCopy, writePhase } from "./stackFile";
+import { appliedPhaseNow, appliedPhaseOf, notInBackend, openStack, phaseInFile, PulumiProgram, sandboxInFile, selectExistingStack } from "./stacks";
 
 export interface RunContext {
   env: DriverEnvironment;
@@ -210,13 +210,15 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
   const stage = t.goingBack ? `${t.label}: ` : "";
   const lbl = t.goingBack ? { label: t.label } : {};
   const before = phaseInFile(env.projectDir, name);
+  // A dry run previews with a copy of the stack file outside the project (--config-file): the file itself is not written.
+  const copy = !ctx.apply && before !== t.filePhase ? phaseConfigCopy(env.projectDir, name, t.filePhase) : undefined;
   const restore = () => {
-    if (before === undefined || before === t.filePhase) return;
+    if (copy || before === undefined || before === t.filePhase) return;
     writePhase(env.projectDir, name, before);
     audit.append({ action: "restore-config", stack: name, wave, phase: before, result: "ok", message: `nothing of ${t.label} was applied` });
   };
   if (t.goingBack) audit.append({ action: "going-back", stack: name, wave, phase, result: "ok", message: `${t.label}: ${spec.summary}` });
-  if (before !== t.filePhase) {
+  if (before !== t.filePhase && !copy) {
     emit({ type: "step", stack: name, phase, ...lbl, step: "set-config" });
     writePhase(env.projectDir, name, t.filePhase);
     audit.append({ action: "set-config", stack: name, wave, phase: t.filePhase, result: "ok", message: `${PHASE_KEY}: ${before ?? "(unset)"} → ${t.filePhase}` });
@@ -234,6 +236,7 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
     await stack.preview({
       plan,
       program,
+      ...(copy ? { configFile: copy.file } : {}),
       onEvent: (ev) => {
         if (ev.resourcePreEvent) steps.push(engineStep(ev.resourcePreEvent.metadata));
         if (ev.diagnosticEvent) diagnostics.push({ severity: ev.diagnosticEvent.severity, message: ev.diagnosticEvent.message, ...(ev.diagnosticEvent.urn ? { urn: ev.diagnosticEvent.urn } : {}) });
@@ -245,6 +248,8 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
     audit.append({ action: "preview", stack: name, wave, phase, result: "failed", durationMs: Date.now() - t0, message: error });
     restore();
     return { status: "failed", error };
+  } finally {
+    copy?.remove();
   }
   // A provider that could not read the cluster previews without it (pulumi-kubernetes warns and shows
   // unknowns): that preview does not say what up would do, so it is no preview to apply.
@@ -407,7 +412,9 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
     const inFile = phaseInFile(env.projectDir, name);
     if (inFile === undefined) return result({ status: "failed", error: `Pulumi.${name}.yaml has no unchain:phase (0-6)` });
     const sandbox = sandboxInFile(env.projectDir, name);
-    const stack = await openStack(env, name, ctx.program);
+    // A dry run creates nothing: a stack the backend does not have yet is only said to be so.
+    const stack = ctx.apply ? await openStack(env, name, ctx.program) : await selectExistingStack(env, name, ctx.program);
+    if (!stack) return result({ status: "skipped", error: notInBackend(env, name, inFile) });
     const { applied: from, goingBack: half } = await appliedPhaseNow(env, stack, name);
     return await body({ stack, inFile, sandbox, ...(from !== undefined ? { from } : {}), ...(half ? { half } : {}), result });
   } catch (e) {

@@ -313,3 +313,16 @@ export async function keepFileShape<T>(dir: string, stack: string, op: () => Pro
   }
   return result;
 }
+
+/**
+ * For a dry run: a copy of the stack file that names `phase`, outside the project, for `pulumi preview
+ * --config-file`, so that the stack file itself is never written. `remove()` deletes it.
+ */
+export function phaseConfigCopy(dir: string, stack: string, phase: number): { file: string; remove(): void } {
+  const source = stackFilePath(dir, stack);
+  const text = withPhase(fs.readFileSync(source, "utf8"), path.basename(source), stack, phase);
+  const tmp = fs.mkdtempSync(path.join(process.env.UNCHAIN_TMPDIR || os.tmpdir(), "unchain-preview-"));
+  const file = path.join(tmp, path.basename(source));
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  return { file, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
+}

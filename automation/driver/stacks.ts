@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import type { ProgramOptions } from "../../components/program";
 import { loadStack } from "../../config/load";
 import { isPhaseNumber, PhaseNumber } from "../../steps/phases";
@@ -46,11 +46,34 @@ export function unchainIds(): ResourceIds {
   return (require("../../components/imports") as typeof import("../../components/imports")).resourceId;
 }
 
+/**
+ * Opens a stack to apply phases to: a stack not yet in the backend is created (`pulumi stack init`,
+ * which adds `encryptionsalt` to its file: taken as text, the rest of the file kept as it was).
+ */
 export async function openStack(env: DriverEnvironment, stackName: string, program: PulumiProgram): Promise<Stack> {
   const cmd = await pulumiCommand(env.pulumiBinary);
   return keepFileShape(env.projectDir, stackName, () =>
     LocalWorkspace.createOrSelectStack({ stackName, projectName: env.projectName, program: () => program() }, { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars }),
   );
+}
+
+/**
+ * Opens a stack for a dry run: only a stack the backend has, selected, never created, so that no
+ * `pulumi stack init` runs and no file is written. undefined: the backend has no such stack yet.
+ */
+export async function selectExistingStack(env: DriverEnvironment, stackName: string, program: PulumiProgram): Promise<Stack | undefined> {
+  const cmd = await pulumiCommand(env.pulumiBinary);
+  try {
+    return await LocalWorkspace.selectStack({ stackName, projectName: env.projectName, program: () => program() }, { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars });
+  } catch (e) {
+    if (e instanceof StackNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** What a dry run says of a stack the backend does not have yet. */
+export function notInBackend(env: DriverEnvironment, stack: string, inFile: PhaseNumber): string {
+  return `${stack} is not in the backend yet (${env.backendUrl}): a dry run creates nothing, so there is nothing to preview against. unchain advance -s ${stack} --to ${inFile} --yes adopts it (imports what runs at phase ${inFile}, the phase its file names).`;
 }
 
 export function appliedPhaseOf(outputs: Record<string, { value: unknown }>): PhaseNumber | undefined {
