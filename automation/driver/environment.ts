@@ -8,7 +8,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
 import { parse } from "yaml";
+import { listStacks, parseYaml } from "../../config/load";
 import { UserError } from "../../config/problems";
+import { stackFilePath } from "./stackFile";
 
 /** The pulumi version scripts/ensure-pulumi.sh builds when no CLI is installed. */
 export const PINNED_PULUMI_VERSION = "v3.274.1";
@@ -95,20 +97,64 @@ export function operatorName(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
+ * How a stack keeps its secrets, as its file says: the top-level `secretsprovider:` key (`passphrase`,
+ * or a key service: awskms://, gcpkms://, azurekeyvault://, hashivault://; `default`: Pulumi Cloud),
+ * else what the CLI uses without one (the passphrase on a self-managed backend, Pulumi Cloud's keys there).
+ */
+export function secretsProviderOf(projectDir: string, stack: string, backendUrl: string): { provider: string; passphrase: boolean; declared: boolean } {
+  const file = stackFilePath(projectDir, stack);
+  const doc = parseYaml(fs.readFileSync(file, "utf8"), path.basename(file), stack) as { secretsprovider?: unknown } | null;
+  const declared = typeof doc?.secretsprovider === "string" && doc.secretsprovider !== "";
+  const provider = declared ? String(doc!.secretsprovider) : isCloudBackend(backendUrl) ? "default" : "passphrase";
+  return { provider, passphrase: provider === "passphrase", declared };
+}
+
+/**
+ * The passphrase, where a selected stack keeps its secrets with one: PULUMI_CONFIG_PASSPHRASE, else
+ * the file PULUMI_CONFIG_PASSPHRASE_FILE names. Stacks on a key service (awskms://, gcpkms://,
+ * azurekeyvault://, hashivault://) or Pulumi Cloud need none. An empty PULUMI_CONFIG_PASSPHRASE (what
+ * a CI workflow gets when its secret is not set) is refused, unless the file is given: the CLI would
+ * take the empty one before the file, so the driver's CLI processes get the file's passphrase.
+ * Returns what the CLI processes' environment needs; throws a UserError (nothing has run) otherwise.
+ */
+export function passphraseFor(projectDir: string, stacks: string[], backendUrl: string, env: NodeJS.ProcessEnv): Record<string, string> {
+  const users = stacks.map((s) => ({ stack: s, ...secretsProviderOf(projectDir, s, backendUrl) })).filter((s) => s.passphrase);
+  if (!users.length) return {};
+  const names = users.map((u) => u.stack);
+  const which = `${names.length === 1 ? `stack ${names[0]} keeps its` : `stacks ${names.join(", ")} keep their`} secrets with a passphrase (${
+    users.every((u) => u.declared) ? "secretsprovider: passphrase" : `no secretsprovider: in ${users.filter((u) => !u.declared).map((u) => path.basename(stackFilePath(projectDir, u.stack))).join(", ")}, so the passphrase of backend ${backendUrl}`
+  })`;
+  const file = env.PULUMI_CONFIG_PASSPHRASE_FILE;
+  if (env.PULUMI_CONFIG_PASSPHRASE) return {};
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.resolve(file), "utf8");
+    } catch (e) {
+      throw new UserError(`PULUMI_CONFIG_PASSPHRASE_FILE=${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${which}. Point it at the file that holds the passphrase. Nothing was changed.`);
+    }
+    if (!text.trim()) throw new UserError(`PULUMI_CONFIG_PASSPHRASE_FILE=${file} is empty; ${which}. Write the passphrase into it. Nothing was changed.`);
+    return env.PULUMI_CONFIG_PASSPHRASE === "" ? { PULUMI_CONFIG_PASSPHRASE: text.trim() } : {};
+  }
+  if (env.PULUMI_CONFIG_PASSPHRASE === "")
+    throw new UserError(
+      `PULUMI_CONFIG_PASSPHRASE is set but empty (what a CI workflow gets when its secret is not set); ${which}. Set PULUMI_CONFIG_PASSPHRASE to the passphrase, or PULUMI_CONFIG_PASSPHRASE_FILE to a file that holds it, and run again. Nothing was changed.`,
+    );
+  throw new UserError(`${which}; set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE and run again. Nothing was changed.`);
+}
+
+/**
  * Everything the driver needs before it touches a stack. Throws a UserError (nothing has run) when
  * the passphrase or the CLI is missing.
  */
-export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = process.env, opts: { passphrase: boolean; cli: boolean } = { passphrase: true, cli: true }): DriverEnvironment {
+export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = process.env, opts: { passphrase: boolean; cli: boolean; stacks?: string[] } = { passphrase: true, cli: true }): DriverEnvironment {
   const name = projectName(projectDir);
   const explicit = env.PULUMI_BACKEND_URL;
   const backendUrl = explicit || `file://${projectDir}`;
   const backendPath = backendUrl.startsWith("file://") ? backendUrl.slice("file://".length).replace(/\?.*$/, "") : undefined;
   if (backendPath !== undefined && !path.isAbsolute(backendPath.replace(/^~/, os.homedir())))
     throw new UserError(`PULUMI_BACKEND_URL=${backendUrl} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
-  if (opts.passphrase && !isCloudBackend(backendUrl) && env.PULUMI_CONFIG_PASSPHRASE === undefined && !env.PULUMI_CONFIG_PASSPHRASE_FILE)
-    throw new UserError(
-      `the stacks' secrets are encrypted with a passphrase (backend ${backendUrl}); set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE and run again. Nothing was changed.`,
-    );
+  const passphrase = opts.passphrase ? passphraseFor(projectDir, opts.stacks ?? listStacks(projectDir), backendUrl, env) : {};
   // `unchain status` reads a file backend's checkpoints directly and needs no CLI there.
   const pulumiBinary = opts.cli || backendPath === undefined ? findPulumi(env) : "";
   const envVars: Record<string, string> = {
@@ -119,6 +165,7 @@ export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = p
     NODE_PATH: [path.join(PACKAGE_ROOT, "node_modules"), env.NODE_PATH].filter(Boolean).join(path.delimiter),
     // A CLI built from source has no bundled plugins beside it; @pulumi/pulumi carries that one.
     PATH: [pulumiBinary && path.dirname(pulumiBinary), env.PATH, path.join(PACKAGE_ROOT, "node_modules", "@pulumi", "pulumi")].filter(Boolean).join(path.delimiter),
+    ...passphrase,
   };
   const stateDir = path.join(projectDir, ".unchain");
   return {

@@ -70,7 +70,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   const { selected, all } = selectWaves(o.projectDir, o);
   const stacks = selected.flatMap((w) => w.stacks);
   for (const s of stacks) checkedConfig(o.projectDir, s);
-  const env = driverEnvironment(o.projectDir);
+  const env = driverEnvironment(o.projectDir, process.env, { passphrase: true, cli: true, stacks });
   const waves = o.concurrency ? selected.map((w) => ({ ...w, concurrency: o.concurrency! })) : selected;
   const { program, ids }: { program: PulumiProgram; ids: ResourceIds } = o.programModule ? programFromModule(o.programModule, o.projectDir) : { program: unchainProgram(o.projectDir), ids: unchainIds() };
   const runId = newRunId();
