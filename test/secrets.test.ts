@@ -98,8 +98,8 @@ describe("secrets as each stack says, through the CLI", function () {
   this.timeout(10 * 60_000);
   before(() => ensurePulumi());
 
-  /** `unchain` with exactly this passphrase environment (undefined: unset). */
-  function unchain(p: SimProject, args: string[], vars: { PULUMI_CONFIG_PASSPHRASE?: string; PULUMI_CONFIG_PASSPHRASE_FILE?: string }): Promise<RunResult> {
+  /** `unchain` with no passphrase in its environment but these variables. */
+  function unchain(p: SimProject, args: string[], vars: Record<string, string>): Promise<RunResult> {
     const e = driverEnv(p);
     delete e.PULUMI_CONFIG_PASSPHRASE;
     delete e.PULUMI_CONFIG_PASSPHRASE_FILE;
@@ -135,6 +135,21 @@ describe("secrets as each stack says, through the CLI", function () {
     // Nothing was created: no stack in the backend, the files as they were.
     expect(fs.existsSync(path.join(p.dir, ".pulumi", "stacks", "unchain", "p1.json"))).to.equal(false);
     expect(fs.readdirSync(p.dir).filter((f) => f.startsWith("Pulumi.")).sort()).to.deep.equal(files.filter((f) => f.startsWith("Pulumi.")));
+  });
+
+  it("a stack is created with the secrets provider its file names, not a passphrase (pulumi stack init alone would drop the key)", async () => {
+    const p = simProject([{ name: "w", stacks: ["v1"] }]);
+    const f = path.join(p.dir, "Pulumi.v1.yaml");
+    const text = `secretsprovider: hashivault://unchain\n${fs.readFileSync(f, "utf8")}`;
+    fs.writeFileSync(f, text);
+    // A Vault that does not answer: the stack cannot be created, and is not created some other way.
+    const r = await unchain(p, ["advance", "-s", "v1", "--to", "0", "--yes", "--skip-health-gates", "--json"], { VAULT_ADDR: "http://127.0.0.1:1", VAULT_TOKEN: "t" });
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    const result = summaryOf(r).results[0];
+    expect(result.status).to.equal("failed");
+    expect(result.error).to.contain("127.0.0.1:1").and.not.contain("passphrase");
+    expect(fs.readFileSync(f, "utf8")).to.equal(text);
+    expect(fs.existsSync(path.join(p.dir, ".pulumi", "stacks", "unchain", "v1.json"))).to.equal(false);
   });
 
   it("an empty PULUMI_CONFIG_PASSPHRASE with PULUMI_CONFIG_PASSPHRASE_FILE: the stack is created and applied with the file's passphrase", async () => {

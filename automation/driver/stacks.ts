@@ -11,7 +11,7 @@ import type { ProgramOptions } from "../../components/program";
 import { loadStack } from "../../config/load";
 import { isPhaseNumber, PhaseNumber } from "../../steps/phases";
 import { GoingBack, isGoingBack } from "../../steps/reverse";
-import { DriverEnvironment, pulumiCommand } from "./environment";
+import { DriverEnvironment, pulumiCommand, secretsProviderOf } from "./environment";
 import { ResourceIds } from "./pending";
 import { keepFileShape } from "./stackFile";
 
@@ -48,12 +48,18 @@ export function unchainIds(): ResourceIds {
 
 /**
  * Opens a stack to apply phases to: a stack not yet in the backend is created (`pulumi stack init`,
- * which adds `encryptionsalt` to its file: taken as text, the rest of the file kept as it was).
+ * which adds `encryptionsalt` or `encryptedkey` to its file: taken as text, the rest of the file kept
+ * as it was) with the secrets provider its file names: `pulumi stack init` alone would ignore the
+ * file's `secretsprovider:`, create the stack with a passphrase and drop the key.
  */
 export async function openStack(env: DriverEnvironment, stackName: string, program: PulumiProgram): Promise<Stack> {
   const cmd = await pulumiCommand(env.pulumiBinary);
+  const secrets = secretsProviderOf(env.projectDir, stackName, env.backendUrl);
   return keepFileShape(env.projectDir, stackName, () =>
-    LocalWorkspace.createOrSelectStack({ stackName, projectName: env.projectName, program: () => program() }, { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars }),
+    LocalWorkspace.createOrSelectStack(
+      { stackName, projectName: env.projectName, program: () => program() },
+      { workDir: env.projectDir, pulumiCommand: cmd, envVars: env.envVars, ...(secrets.declared ? { secretsProvider: secrets.provider } : {}) },
+    ),
   );
 }
 
