@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
 import { ConfigError } from "../config/problems";
-import { keepFileShape, removeStaleTemps, tempFileFor, withAddedKeys, withPhase, writePhase } from "../automation/driver/stackFile";
+import { keepFileShape, recoverInterruptedInit, removeStaleTemps, tempFileFor, withAddedKeys, withPhase, writePhase } from "../automation/driver/stackFile";
 import { loadStack } from "../config/load";
 import { ensurePulumi, PASSPHRASE } from "./driverHarness";
 import { PROJECT } from "./helpers";
@@ -188,6 +188,45 @@ describe("the stack file: keys the CLI adds on stack init", () => {
       const now = fs.readFileSync(path.join(d, file), "utf8");
       expect(now.startsWith(text), file).to.equal(true);
       expect(now.slice(text.length)).to.match(/^encryptionsalt: v1:\S+\n$/);
+    }
+  });
+});
+
+describe("the stack file: a kill while the CLI has it rewritten", () => {
+  it("is put right by the next run: the file as it was, with the keys the CLI added; and when the CLI fails, at once", async () => {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "unchain-journal-"));
+    const text = "# s\nconfig:\n  unchain:phase: 2\n  x: [ a, b ]\n";
+    const rewritten = 'config:\n  unchain:phase: "2"\n  x: [a, b]\nencryptionsalt: v1:abc\n';
+    const d = tmpProject({ "Pulumi.s.yaml": text });
+    const file = path.join(d, "Pulumi.s.yaml");
+    const mod = path.join(PROJECT, "dist", "automation", "driver", "stackFile.js");
+    const child = spawnSync(
+      process.execPath,
+      ["-e", `const fs = require("fs"); require(${JSON.stringify(mod)}).keepFileShape(${JSON.stringify(d)}, "s", async () => { fs.writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(rewritten)}); process.kill(process.pid, "SIGKILL"); });`],
+      { env: { ...process.env, UNCHAIN_TMPDIR: scratch } },
+    );
+    expect(child.signal).to.equal("SIGKILL");
+    expect(fs.readFileSync(file, "utf8")).to.equal(rewritten);
+    expect(fs.readdirSync(scratch)).to.have.length(1);
+    const was = process.env.UNCHAIN_TMPDIR;
+    process.env.UNCHAIN_TMPDIR = scratch;
+    try {
+      expect(recoverInterruptedInit(d, "s")).to.equal(true);
+      expect(fs.readFileSync(file, "utf8")).to.equal(text + "encryptionsalt: v1:abc\n");
+      expect(fs.readdirSync(scratch)).to.deep.equal([]);
+      expect(recoverInterruptedInit(d, "s")).to.equal(false);
+      // The CLI rewrote the file and then failed: put back all the same.
+      fs.writeFileSync(file, text);
+      const failed = await keepFileShape(d, "s", async () => {
+        fs.writeFileSync(file, rewritten);
+        throw new Error("stack init failed");
+      }).catch((e: Error) => e.message);
+      expect(failed).to.equal("stack init failed");
+      expect(fs.readFileSync(file, "utf8")).to.equal(text + "encryptionsalt: v1:abc\n");
+      expect(fs.readdirSync(scratch)).to.deep.equal([]);
+    } finally {
+      if (was === undefined) delete process.env.UNCHAIN_TMPDIR;
+      else process.env.UNCHAIN_TMPDIR = was;
     }
   });
 });

@@ -13,7 +13,7 @@
  * to the file as `Pulumi.<stack>.yaml.<pid>.tmp`, and those of processes that are gone are removed
  * by the next write.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -299,19 +299,68 @@ export function withAddedKeys(before: string, after: string, file: string, stack
 }
 
 /**
+ * Where keepFileShape keeps the file as it was while the CLI may rewrite it: outside the project (the
+ * temporary folder), one journal per stack file, so that a run killed during `pulumi stack init` is
+ * put right by the next one.
+ */
+function journalFor(file: string): string {
+  const real = fs.existsSync(file) ? fs.realpathSync(file) : path.resolve(file);
+  return path.join(process.env.UNCHAIN_TMPDIR || os.tmpdir(), `unchain-init-${createHash("sha256").update(real).digest("hex").slice(0, 16)}.json`);
+}
+
+interface Journal {
+  file: string;
+  pid: number;
+  before: string;
+}
+
+function putBack(file: string, stack: string, before: string): void {
+  const after = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : before;
+  if (after === before) return;
+  const next = withAddedKeys(before, after, path.basename(file), stack);
+  if (next !== after) writeAtomically(file, next);
+}
+
+/**
+ * A stack file a killed run left rewritten by the CLI (its `pulumi stack init` ran, the file was not
+ * put back yet): put back as it was, with the keys the CLI added. True when there was one.
+ */
+export function recoverInterruptedInit(dir: string, stack: string): boolean {
+  const file = stackFilePath(dir, stack);
+  const journal = journalFor(file);
+  let j: Journal;
+  try {
+    j = JSON.parse(fs.readFileSync(journal, "utf8")) as Journal;
+  } catch {
+    // None, or torn before its rename (then the file was not touched yet).
+    return false;
+  }
+  if (j.pid !== process.pid && processAlive(j.pid)) return false;
+  putBack(file, stack, j.before);
+  fs.rmSync(journal, { force: true });
+  return true;
+}
+
+/**
  * Runs `op` (which may create the stack through the CLI), then puts the file back as it was, with
- * whatever top-level keys the CLI added (encryptionsalt, secretsprovider, encryptedkey) appended.
+ * whatever top-level keys the CLI added (encryptionsalt, secretsprovider, encryptedkey) appended;
+ * also when `op` fails, and, through a journal outside the project, after a kill.
  */
 export async function keepFileShape<T>(dir: string, stack: string, op: () => Promise<T>): Promise<T> {
   const file = stackFilePath(dir, stack);
+  recoverInterruptedInit(dir, stack);
   const before = fs.readFileSync(file, "utf8");
-  const result = await op();
-  const after = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : before;
-  if (after !== before) {
-    const next = withAddedKeys(before, after, path.basename(file), stack);
-    if (next !== after) writeAtomically(file, next);
+  const journal = journalFor(file);
+  const tmp = `${journal}.${process.pid}.tmp`;
+  fs.rmSync(tmp, { force: true });
+  writeFileSynced(tmp, JSON.stringify({ file, pid: process.pid, before } satisfies Journal), 0o600);
+  fs.renameSync(tmp, journal);
+  try {
+    return await op();
+  } finally {
+    putBack(file, stack, before);
+    fs.rmSync(journal, { force: true });
   }
-  return result;
 }
 
 /**
