@@ -28,6 +28,7 @@ import type { AdoptRequest, AdoptResult } from "./adopt";
 import { loadStack } from "../config/load";
 import { parse as parseYaml } from "yaml";
 import { describePause, pauseState, setPause } from "./driver/waves";
+import { storesOf } from "./driver/store";
 
 /** Output of a command: scrubbed, as a review is, of every secret the process knows (the environment's, the stack files' ciphertexts). */
 function print(dir: string, text: string): void {
@@ -322,9 +323,9 @@ export async function main(argv: string[]): Promise<number> {
           .option("json", { type: "boolean", describe: "JSON instead of a table" }),
       async (a) => {
         const dir = projectDir(a.cwd);
-        const rows = await stackStatus(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
-        const pause = pauseState(path.join(dir, ".unchain"));
-        print(dir, a.json ? JSON.stringify({ paused: pause ?? null, stacks: rows }, null, 2) : renderStatus(rows, pause ? describePause(pause) : undefined));
+        const { backend, stacks: rows } = await stackStatus(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
+        const pause = await pauseState(storesOf(driverEnvironment(dir, process.env, { passphrase: false, cli: false })).store);
+        print(dir, a.json ? JSON.stringify({ backend, paused: pause ?? null, stacks: rows }, null, 2) : renderStatus(rows, pause ? describePause(pause) : undefined, backend));
       },
     )
     .command(
@@ -483,24 +484,24 @@ export async function main(argv: string[]): Promise<number> {
       "pause",
       "Flip the pause switch: running stacks finish the phase they are in, nothing new starts (also for runs already going)",
       (y) => y.option("reason", { type: "string", describe: "Why, for the others" }),
-      (a) => {
+      async (a) => {
         const project = projectDir(a.cwd);
-        const dir = path.join(project, ".unchain");
+        const { store } = storesOf(driverEnvironment(project, process.env, { passphrase: false, cli: false }));
         // The reason is read by everyone: a token pasted into it is kept out of the switch file.
         const reason = a.reason ? redact(a.reason, knownSecrets(process.env, project)) : undefined;
-        setPause(dir, { since: new Date().toISOString(), operator: operatorName(), ...(reason ? { reason } : {}) });
-        process.stdout.write(`paused. Running stacks finish their current phase; nothing new starts until unchain unpause.\n`);
+        await setPause(store, { since: new Date().toISOString(), operator: operatorName(), ...(reason ? { reason } : {}) });
+        process.stdout.write(`paused (${store.where}). Running stacks finish their current phase; nothing new starts until unchain unpause.\n`);
       },
     )
     .command(
       "unpause",
       "Flip the pause switch back; run advance again to go on",
       (y) => y,
-      (a) => {
+      async (a) => {
         const project = projectDir(a.cwd);
-        const dir = path.join(project, ".unchain");
-        const was = pauseState(dir);
-        setPause(dir, undefined);
+        const { store } = storesOf(driverEnvironment(project, process.env, { passphrase: false, cli: false }));
+        const was = await pauseState(store);
+        await setPause(store, undefined);
         print(project, was ? `unpaused (${describePause(was).split(";")[0]}). Run the same advance again to go on.` : "was not paused.");
       },
     )

@@ -7,13 +7,14 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
-import { readAudit } from "../automation/driver/audit";
+
 import { driverEnvironment } from "../automation/driver/environment";
 import { writePhase } from "../automation/driver/stackFile";
 import { appliedPhases, openStack, phaseInFile } from "../automation/driver/stacks";
 import { program as simProgram } from "./fixtures/simProgram";
 import {
   alive,
+  auditEntries,
   BIN,
   appliedPhaseInBackend,
   appliedSequence,
@@ -55,7 +56,7 @@ function statusOf(r: RunResult, stack: string) {
 
 const auditDir = (p: SimProject) => path.join(p.dir, ".unchain");
 const upsOk = (p: SimProject, stack: string) =>
-  readAudit(auditDir(p))
+  auditEntries(auditDir(p))
     .filter((e) => e.stack === stack && e.action === "up" && e.result === "ok")
     .map((e) => e.phase);
 
@@ -107,7 +108,7 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(ledger(p).length, "the provider was not called").to.equal(before);
     expect(p.stacks.map((s) => appliedPhaseInBackend(p, s))).to.deep.equal([0, 0]);
     expect(p.stacks.map((s) => fs.readFileSync(path.join(p.dir, `Pulumi.${s}.yaml`), "utf8")), "stack files put back").to.deep.equal(files);
-    const gates = readAudit(auditDir(p)).filter((e) => e.action === "gate" && e.result === "refused");
+    const gates = auditEntries(auditDir(p)).filter((e) => e.action === "gate" && e.result === "refused");
     expect(gates.map((g) => g.stack).sort()).to.deep.equal(["r1", "r2"]);
   });
 
@@ -222,7 +223,7 @@ describe("the driver, against the real Pulumi engine", function () {
     const resumed = await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes", "--json"]);
     expect(resumed.code, resumed.stdout).to.equal(0);
     expect(resumed.stdout).to.match(/cleared a stale Pulumi lock: its process is gone, an update was killed .*\(its process is gone from this host\)/);
-    expect(readAudit(auditDir(p)).filter((e) => e.action === "pulumi-lock-cancelled" && e.stack === "k1")).to.have.length(1);
+    expect(auditEntries(auditDir(p)).filter((e) => e.action === "pulumi-lock-cancelled" && e.stack === "k1")).to.have.length(1);
 
     const cleared = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"]);
     expect(cleared.code, cleared.stdout).to.equal(0);
@@ -396,7 +397,7 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(appliedSequence(p, "r1"), "each phase applied once going forward and once coming back").to.deep.equal([0, 1, 2, 3, 4, 5, 4, 3]);
 
     // Each stage its own up, gated by its own rules, in order.
-    const stages = readAudit(auditDir(p)).filter((e) => e.stack === "r1" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
+    const stages = auditEntries(auditDir(p)).filter((e) => e.stack === "r1" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
     expect(stages).to.deep.equal(["going back 5→4, step 1 of 2", "going back 5→4, step 2 of 2", "going back 4→3, step 1 of 2", "going back 4→3, step 2 of 2"]);
     const back = ledger(p).slice(before).map((l) => `${l.op} ${l.kind} ${l.name}`);
     // 5→4: the cilium pools closed (NoSchedule), then the validation taint back (NoExecute): two updates of each cilium group; the aws groups reopened once.
@@ -433,7 +434,7 @@ describe("the driver, against the real Pulumi engine", function () {
     const again = await runDriverCli(p, ["advance", "-s", "h1", "--to", "4", "--rollback", "--yes"]);
     expect(again.code, again.stdout).to.equal(0);
     expect(again.stdout).to.contain("an earlier run applied going back 5→4, step 1 of 2 and did not finish the step; going on from there");
-    const ups = readAudit(auditDir(p)).filter((e) => e.stack === "h1" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
+    const ups = auditEntries(auditDir(p)).filter((e) => e.stack === "h1" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
     expect(ups, "step 1 applied once, step 2 once").to.deep.equal(["going back 5→4, step 1 of 2", "going back 5→4, step 2 of 2"]);
     expect((await appliedPhases(env, ["h1"])).get("h1")).to.deep.equal({ exists: true, applied: 4 });
   });
@@ -475,7 +476,7 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(appliedPhaseInBackend(p, "k5"), context).to.equal(3);
     expect(phaseInFile(p.dir, "k5"), context).to.equal(3);
     expect(appliedSequence(p, "k5"), `phases applied by the provider: ${context}`).to.deep.equal([0, 1, 2, 3, 4, 5, 4, 3]);
-    const stages = readAudit(auditDir(p)).filter((e) => e.stack === "k5" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
+    const stages = auditEntries(auditDir(p)).filter((e) => e.stack === "k5" && e.action === "up" && e.result === "ok" && /going back/.test(e.message ?? "")).map((e) => e.message);
     expect(new Set(stages).size, `each stage's up recorded once: ${context}`).to.equal(stages.length);
     // A delete the provider carried out just before the kill may be sent again (the engine had not recorded it): harmless, as for EKS's DeleteNodegroup of a group already gone. What counts is where the cloud ends.
     const cloud = fs.readdirSync(`${p.ledger}.cloud`).filter((f) => f.startsWith("k5_"));

@@ -5,6 +5,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import type { AuditEntry } from "../automation/driver/audit";
 import * as os from "node:os";
 import * as path from "node:path";
 import { stringify } from "yaml";
@@ -196,4 +197,21 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number, what: st
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The audit trail of a file backend's driver folder (`<dir>/audit.jsonl`), as `unchain status` reads it. */
+export function auditEntries(dir: string): AuditEntry[] {
+  let text = "";
+  try {
+    text = fs.readFileSync(path.join(dir, "audit.jsonl"), "utf8");
+  } catch {
+    return [];
+  }
+  return text.split("\n").flatMap((l) => {
+    try {
+      return l.trim() ? [JSON.parse(l) as AuditEntry] : [];
+    } catch {
+      return [];
+    }
+  });
 }

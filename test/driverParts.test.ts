@@ -1,13 +1,11 @@
 /**
- * The driver's pure parts: the preview gate over engine steps, the driver lock, the stack file
+ * The driver's pure parts: the preview gate over engine steps, the stack file
  * edits and the run summary. The engine-facing behaviour is in driver.test.ts.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
-import { acquireDriverLock, LockHolder, releaseDriverLock } from "../automation/driver/locks";
 import { DiffKind, StepEventStateMetadata } from "@pulumi/pulumi/automation";
 import { EngineStep, engineStep, gate } from "../automation/driver/previewGate";
 import { exitCodeOf, renderSummary } from "../automation/driver/progress";
@@ -77,37 +75,6 @@ describe("the preview gate", () => {
     const del = [step("delete", chain, "cilium-chained-release", { values: { cni: { chainingMode: "aws-cni" } } })];
     expect(gate(PHASES[2], del, false).passed).to.equal(true);
     expect(gate(PHASES[1], del, false).passed).to.equal(false);
-  });
-});
-
-describe("the driver lock", () => {
-  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), "unchain-lock-"));
-  const holder = (runId: string, pid: number, host = os.hostname()): LockHolder => ({ runId, pid, host, operator: "t", command: "unchain advance", since: "now" });
-
-  it("refuses a second run while the first one's process lives, and names it", () => {
-    const d = dir();
-    expect(acquireDriverLock(d, "s", holder("a", process.pid)).ok).to.equal(true);
-    const second = acquireDriverLock(d, "s", holder("b", process.pid));
-    expect(second).to.deep.include({ ok: false, state: "alive" });
-    releaseDriverLock(d, "s", "a");
-    expect(acquireDriverLock(d, "s", holder("b", process.pid)).ok).to.equal(true);
-  });
-
-  it("takes over a lock whose process is gone, and says whose it was", () => {
-    const d = dir();
-    const dead = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" });
-    const deadPid = Number(dead.stdout.trim());
-    acquireDriverLock(d, "s", holder("killed", deadPid));
-    const r = acquireDriverLock(d, "s", holder("next", process.pid));
-    expect(r.ok).to.equal(true);
-    expect(r.ok && r.tookOverFrom?.runId).to.equal("killed");
-  });
-
-  it("never takes over a lock from another host without --cancel-stale-locks", () => {
-    const d = dir();
-    acquireDriverLock(d, "s", holder("elsewhere", 1, "other-host"));
-    expect(acquireDriverLock(d, "s", holder("me", process.pid))).to.deep.include({ ok: false, state: "unknown" });
-    expect(acquireDriverLock(d, "s", holder("me", process.pid), true).ok).to.equal(true);
   });
 });
 

@@ -17,8 +17,8 @@ import { CheckName, GateStep, PHASES, PhaseNumber } from "../steps/phases";
 import { checkedConfig } from "../automation/driver/runner";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readAudit } from "../automation/driver/audit";
-import { appliedSequence, ensurePulumi, ledger, runDriverCli, simProject, summaryOf } from "./driverHarness";
+
+import { appliedSequence, auditEntries, ensurePulumi, ledger, runDriverCli, simProject, summaryOf } from "./driverHarness";
 import { ApiServer, startApiServer } from "./kubeHarness";
 import { settledAt, Stage } from "./kubeStage";
 import { FakeAws } from "./fakeAws";
@@ -276,7 +276,7 @@ describe("health gates against a real API server", function () {
       expect(r.stdout).to.contain('"step":"drain"');
       for (const n of chained) expect(r.stdout).to.contain(`${n}: drained`);
       expect(appliedSequence(p, "dr1")).to.deep.equal([0, 1, 2]);
-      expect(readAudit(path.join(p.dir, ".unchain")).filter((e) => e.action === "drain").map((e) => e.result)).to.deep.equal(["ok"]);
+      expect(auditEntries(path.join(p.dir, ".unchain")).filter((e) => e.action === "drain").map((e) => e.result)).to.deep.equal(["ok"]);
     } finally {
       on = false;
       await world;

@@ -4,10 +4,10 @@
  */
 import * as path from "node:path";
 import { expect } from "chai";
-import { readAudit } from "../automation/driver/audit";
+
 import { checkedConfig } from "../automation/driver/runner";
 import { desiredState } from "../steps/desired";
-import { appliedPhaseInBackend, appliedSequence, ensurePulumi, runDriverCli, simProject, summaryOf } from "./driverHarness";
+import { appliedPhaseInBackend, appliedSequence, auditEntries, ensurePulumi, runDriverCli, simProject, summaryOf } from "./driverHarness";
 import { ApiServer, startApiServer } from "./kubeHarness";
 import { settledAt, Stage } from "./kubeStage";
 
@@ -75,7 +75,7 @@ describe("going back with health gates and drains, against a real API server", f
     expect(appliedSequence(p, "rb1")).to.deep.equal([0, 1, 2, 3, 4, 5, 4]);
 
     // The audit trail: every gate of both steps, the drain and the uncordon, in order.
-    const entries = readAudit(path.join(p.dir, ".unchain"));
+    const entries = auditEntries(path.join(p.dir, ".unchain"));
     const trail = entries
       .slice(entries.findIndex((e) => e.action === "going-back"))
       .filter((e) => ["health", "drain", "up"].includes(e.action) && e.result === "ok")

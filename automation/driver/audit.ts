@@ -3,9 +3,8 @@
  * (`.unchain/audit.jsonl`). It says who did what to which stack, what the preview showed, which
  * plan was applied and how it ended. It holds no config values, so no secret can reach it.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { ChangeCounts } from "./previewGate";
+import { StateStore } from "./store";
 
 export type AuditAction =
   | "run-start"
@@ -59,53 +58,39 @@ export interface GatedChange {
   allowed: boolean;
 }
 
-export const AUDIT_FILE = "audit.jsonl";
+/** The audit trail's name in the driver's store (`audit.jsonl` in a file backend; one object per record under `audit/` on S3). */
+export const AUDIT_LOG = "audit";
 
+/**
+ * The audit trail of one run. `append` never waits: records go to the store in order (a file
+ * backend's are written at once, with O_APPEND, a torn line ended first); `flush` waits until every
+ * record is stored, and says why one could not be.
+ */
 export class AuditLog {
-  readonly file: string;
-  constructor(stateDir: string, private readonly runId: string, private readonly operator: string) {
-    this.file = path.join(stateDir, AUDIT_FILE);
-    fs.mkdirSync(stateDir, { recursive: true });
-  }
+  private pending: Promise<void> = Promise.resolve();
+  private failure?: Error;
+  constructor(private readonly store: StateStore, private readonly runId: string, private readonly operator: string) {}
 
   append(entry: Omit<AuditEntry, "time" | "runId" | "operator">): void {
-    const line = JSON.stringify({ time: new Date().toISOString(), runId: this.runId, operator: this.operator, ...entry }) + "\n";
-    // A run killed in the middle of a write leaves a line without its end: start on a line of our own.
-    const torn = !endsWithNewline(this.file);
-    // One write with O_APPEND: concurrent stacks never interleave inside a line.
-    fs.appendFileSync(this.file, (torn ? "\n" : "") + line);
+    const line = JSON.stringify({ time: new Date().toISOString(), runId: this.runId, operator: this.operator, ...entry });
+    this.pending = this.pending.then(() => this.store.appendRecord(AUDIT_LOG, line)).catch((e: Error) => {
+      this.failure ??= e;
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.pending;
+    if (this.failure) {
+      const e = this.failure;
+      this.failure = undefined;
+      throw e;
+    }
   }
 }
 
-/** Whether the file is empty, absent, or ends with a newline (its last line is whole). */
-function endsWithNewline(file: string): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch {
-    return true;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return true;
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, size - 1);
-    return b[0] === 0x0a;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-export function readAudit(stateDir: string): AuditEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(stateDir, AUDIT_FILE), "utf8");
-  } catch {
-    return [];
-  }
+export async function readAudit(store: StateStore): Promise<AuditEntry[]> {
   const out: AuditEntry[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
+  for (const line of await store.readRecords(AUDIT_LOG)) {
     try {
       out.push(JSON.parse(line) as AuditEntry);
     } catch {

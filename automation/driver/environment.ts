@@ -21,9 +21,10 @@ export const PACKAGE_ROOT = path.resolve(__dirname, "..", "..", "..");
 export interface DriverEnvironment {
   projectDir: string;
   projectName: string;
+  /** The backend, as the CLI is given it (a relative file:// URL made absolute against the project). */
   backendUrl: string;
-  /** True when the backend is the project's own local file backend (no PULUMI_BACKEND_URL). */
-  defaultBackend: boolean;
+  /** Where it is declared: Pulumi.yaml's `backend.url` (what `pulumi` by hand reads too), or PULUMI_BACKEND_URL, which wins for both. */
+  backendFrom: "Pulumi.yaml" | "PULUMI_BACKEND_URL";
   /** For file backends: the folder that holds `.pulumi/` (stacks, locks). */
   backendPath?: string;
   /** The driver's folder inside the project. */
@@ -79,6 +80,21 @@ export function projectName(projectDir: string): string {
   }
   if (typeof name !== "string" || !name) throw new UserError(`${file}: no project name (name: unchain)`);
   return name;
+}
+
+/** The backend Pulumi.yaml declares (`backend.url`), as written. */
+export function projectBackend(projectDir: string): string | undefined {
+  try {
+    const url = (parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { backend?: { url?: unknown } } | null)?.backend?.url;
+    return typeof url === "string" && url ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The backend as people see it: the URL and where it was declared. */
+export function describeBackend(env: Pick<DriverEnvironment, "backendUrl" | "backendFrom">): string {
+  return `${env.backendUrl} (${env.backendFrom === "Pulumi.yaml" ? "Pulumi.yaml backend.url" : "PULUMI_BACKEND_URL"})`;
 }
 
 function isCloudBackend(url: string): boolean {
@@ -149,11 +165,21 @@ export function passphraseFor(projectDir: string, stacks: string[], backendUrl: 
  */
 export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = process.env, opts: { passphrase: boolean; cli: boolean; stacks?: string[] } = { passphrase: true, cli: true }): DriverEnvironment {
   const name = projectName(projectDir);
+  const declared = projectBackend(projectDir);
   const explicit = env.PULUMI_BACKEND_URL;
-  const backendUrl = explicit || `file://${projectDir}`;
-  const backendPath = backendUrl.startsWith("file://") ? backendUrl.slice("file://".length).replace(/\?.*$/, "") : undefined;
-  if (backendPath !== undefined && !path.isAbsolute(backendPath.replace(/^~/, os.homedir())))
-    throw new UserError(`PULUMI_BACKEND_URL=${backendUrl} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
+  if (!explicit && !declared)
+    throw new UserError(
+      `${path.join(projectDir, "Pulumi.yaml")} declares no backend and PULUMI_BACKEND_URL is not set: pulumi by hand would use whatever backend its user is logged in to, and a cluster would get a second state. ` +
+        `Declare the one backend in Pulumi.yaml (backend: {url: "s3://<bucket>/<prefix>?region=<region>"}, or {url: "file://."} for state in the project folder), then run again. Nothing was changed.`,
+    );
+  const raw = explicit || declared!;
+  let backendPath = raw.startsWith("file://") ? raw.slice("file://".length).replace(/\?.*$/, "").replace(/^~(?=\/|$)/, os.homedir()) : undefined;
+  if (backendPath !== undefined && !path.isAbsolute(backendPath)) {
+    if (explicit) throw new UserError(`PULUMI_BACKEND_URL=${raw} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
+    // pulumi resolves a relative file:// URL against its working directory: the project folder, where the driver runs it.
+    backendPath = path.resolve(projectDir, backendPath);
+  }
+  const backendUrl = backendPath !== undefined ? `file://${backendPath}${raw.includes("?") ? raw.slice(raw.indexOf("?")) : ""}` : raw;
   const passphrase = opts.passphrase ? passphraseFor(projectDir, opts.stacks ?? listStacks(projectDir), backendUrl, env) : {};
   // `unchain status` reads a file backend's checkpoints directly and needs no CLI there.
   const pulumiBinary = opts.cli || backendPath === undefined ? findPulumi(env) : "";
@@ -167,13 +193,14 @@ export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = p
     PATH: [pulumiBinary && path.dirname(pulumiBinary), env.PATH, path.join(PACKAGE_ROOT, "node_modules", "@pulumi", "pulumi")].filter(Boolean).join(path.delimiter),
     ...passphrase,
   };
+  // Saved update plans (the CLI reads them from a local file); the driver's shared state is in the backend (store.ts).
   const stateDir = path.join(projectDir, ".unchain");
   return {
     projectDir,
     projectName: name,
     backendUrl,
-    defaultBackend: !explicit,
-    ...(backendPath !== undefined ? { backendPath: backendPath.replace(/^~/, os.homedir()) } : {}),
+    backendFrom: explicit ? "PULUMI_BACKEND_URL" : "Pulumi.yaml",
+    ...(backendPath !== undefined ? { backendPath } : {}),
     stateDir,
     pulumiBinary,
     envVars,

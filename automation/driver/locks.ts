@@ -11,9 +11,8 @@
  * - Pulumi's own lock, held by the CLI during one `up`. A killed CLI leaves it behind; the driver
  *   reports it and clears it (with `pulumi cancel`) only when told to.
  */
-import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
+import { StateStore } from "./store";
 
 export interface LockHolder {
   runId: string;
@@ -45,137 +44,64 @@ export function describeHolder(h: LockHolder): string {
   return `run ${h.runId} by ${h.operator} (pid ${h.pid} on ${h.host}, since ${h.since}: ${h.command})`;
 }
 
-function lockFile(stateDir: string, stack: string): string {
-  return path.join(stateDir, "locks", `${stack}.json`);
+const lockKey = (stack: string) => `locks/${stack}.json`;
+
+function parseHolder(body: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(body) as LockHolder;
+    if (typeof h.runId === "string" && typeof h.pid === "number" && typeof h.host === "string") return h;
+  } catch {
+    /* torn or empty */
+  }
+  return undefined;
 }
 
-export function readDriverLock(stateDir: string, stack: string): LockHolder | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(lockFile(stateDir, stack), "utf8")) as LockHolder;
-  } catch {
-    return undefined;
-  }
+export async function readDriverLock(store: StateStore, stack: string): Promise<LockHolder | undefined> {
+  const o = await store.get(lockKey(stack));
+  return o ? parseHolder(o.body) : undefined;
 }
 
 export type AcquireResult = { ok: true; tookOverFrom?: LockHolder } | { ok: false; holder: LockHolder; state: LockState };
 
-/** A lock file that cannot be read this long after it was written was left by a writer that died (older versions wrote it in place). */
+/** A lock that cannot be read this long after it was written was left by a writer that died (older versions wrote it in place). */
 const UNREADABLE_GRACE_MS = 10_000;
 
 /**
- * Creates `file` holding `text`, only if it does not exist, in one step: the text goes to a private
- * temporary file first, which is then hard-linked to the name (link fails if the name exists). A
- * kill leaves either no lock or a whole one, never an empty one; the temporary file is removed
- * here, and one a kill left behind carries the dead pid in its name and is swept.
+ * Takes the stack's driver lock in the store. The lock is created only if absent, whole, in one
+ * step (steps/store.ts: a hard link; S3 `If-None-Match: *`). A lock whose holder is provably gone
+ * (same host, pid not running), or that cannot be read long after it was written, is taken over by
+ * a compare-and-swap on the version that was judged stale (a marker and a re-read on files; S3
+ * `If-Match`): of two runs taking over one stale lock exactly one gets the stack, and a lock taken
+ * meanwhile is never overwritten. One from another host only with `breakUnknown` (--cancel-stale-locks).
  */
-export function createExclusive(file: string, text: string): boolean {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  fs.writeFileSync(tmp, text, { flag: "wx" });
-  try {
-    fs.linkSync(tmp, file);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw e;
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
-/** Removes temporary files of lock writers that are gone (a kill between writing and linking). */
-function sweepTemporaries(dir: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const m = /\.(\d+)\.[a-z0-9]+\.tmp$/.exec(n);
-    if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(dir, n), { force: true });
-  }
-}
-
-function readHolder(file: string): { holder?: LockHolder; unreadableFor?: number } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    return {}; // gone
-  }
-  try {
-    const h = JSON.parse(text) as LockHolder;
-    if (typeof h.runId === "string" && typeof h.pid === "number" && typeof h.host === "string") return { holder: h };
-  } catch {
-    /* torn or empty */
-  }
-  let age = 0;
-  try {
-    age = Date.now() - fs.statSync(file).mtimeMs;
-  } catch {
-    return {};
-  }
-  return { unreadableFor: age };
-}
-
-/**
- * Takes the stack's driver lock. A lock whose holder is provably gone (same host, pid not running),
- * or that cannot be read long after it was written, is taken over; one from another host only with
- * `breakUnknown` (--cancel-stale-locks). A take-over is itself guarded by an exclusive marker
- * (`<lock>.takeover`), and the lock is checked again under it, so that of two runs taking over
- * the same stale lock exactly one gets the stack, and a run never removes a lock taken meanwhile.
- */
-export function acquireDriverLock(stateDir: string, stack: string, me: LockHolder, breakUnknown = false): AcquireResult {
-  const file = lockFile(stateDir, stack);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  sweepTemporaries(path.dirname(file));
+export async function acquireDriverLock(store: StateStore, stack: string, me: LockHolder, breakUnknown = false): Promise<AcquireResult> {
+  const key = lockKey(stack);
   const text = JSON.stringify(me, null, 2) + "\n";
-  let tookOverFrom: LockHolder | undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (createExclusive(file, text)) return tookOverFrom ? { ok: true, tookOverFrom } : { ok: true };
-    const seen = readHolder(file);
-    if (!seen.holder && seen.unreadableFor === undefined) continue; // released meanwhile
-    if (seen.holder?.runId === me.runId) return { ok: true };
-    if (seen.holder) {
-      const state = lockState(seen.holder.pid, seen.holder.host);
-      if (state === "alive" || (state === "unknown" && !breakUnknown)) return { ok: false, holder: seen.holder, state };
-    } else if ((seen.unreadableFor ?? 0) < UNREADABLE_GRACE_MS) {
-      // Being written by a writer of an older version, or torn a moment ago: look again shortly.
-      sleepSync(200);
+    if (await store.createExclusive(key, text)) return { ok: true };
+    const seen = await store.get(key);
+    if (!seen) continue; // released meanwhile
+    const holder = parseHolder(seen.body);
+    if (holder?.runId === me.runId) return { ok: true };
+    if (holder) {
+      const state = lockState(holder.pid, holder.host);
+      if (state === "alive" || (state === "unknown" && !breakUnknown)) return { ok: false, holder, state };
+    } else if (Date.now() - seen.modified.getTime() < UNREADABLE_GRACE_MS) {
+      await new Promise((r) => setTimeout(r, 200)); // being written by a writer of an older version: look again shortly
       continue;
     }
-    // Take over under the marker.
-    const marker = `${file}.takeover`;
-    const markerHolder = readHolder(marker).holder;
-    if (markerHolder && lockState(markerHolder.pid, markerHolder.host) === "stale") fs.rmSync(marker, { force: true });
-    if (!createExclusive(marker, text)) {
-      sleepSync(100);
-      continue; // another run is taking it over
-    }
-    try {
-      const again = readHolder(file);
-      const same = seen.holder ? again.holder?.runId === seen.holder.runId : again.holder === undefined && again.unreadableFor !== undefined;
-      if (same) {
-        fs.rmSync(file, { force: true });
-        if (seen.holder) tookOverFrom = seen.holder;
-      }
-    } finally {
-      fs.rmSync(marker, { force: true });
-    }
+    if (await store.replaceIf(key, text, seen.version)) return holder ? { ok: true, tookOverFrom: holder } : { ok: true };
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 100)); // another run took it over first
   }
-  const last = readHolder(file);
-  if (last.holder) return { ok: false, holder: last.holder, state: lockState(last.holder.pid, last.holder.host) };
-  // Still unreadable, and too fresh to call dead: someone is writing it right now.
-  return { ok: false, holder: { runId: "(a lock being written)", pid: 0, host: "?", operator: "?", command: `${file}, unreadable for ${Math.round((last.unreadableFor ?? 0) / 1000)} s`, since: "now" }, state: "alive" };
+  const last = await store.get(key);
+  const holder = last ? parseHolder(last.body) : undefined;
+  if (holder) return { ok: false, holder, state: lockState(holder.pid, holder.host) };
+  return { ok: false, holder: { runId: "(a lock being written)", pid: 0, host: "?", operator: "?", command: `${store.where}/${key} unreadable`, since: "now" }, state: "alive" };
 }
 
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-export function releaseDriverLock(stateDir: string, stack: string, runId: string): void {
-  const holder = readDriverLock(stateDir, stack);
-  if (holder?.runId === runId) fs.rmSync(lockFile(stateDir, stack), { force: true });
+export async function releaseDriverLock(store: StateStore, stack: string, runId: string): Promise<void> {
+  const holder = await readDriverLock(store, stack);
+  if (holder?.runId === runId) await store.delete(lockKey(stack));
 }
 
 /** A lock the Pulumi CLI holds (file backends: `.pulumi/locks/<org>/<project>/<stack>/<id>.json`). */
@@ -195,26 +121,22 @@ export function describePulumiLock(l: PulumiLock): string {
   return `a Pulumi lock from another machine (${who}; ${l.file})`;
 }
 
-/** Pulumi's locks on a stack of a file backend; [] for other backends (the CLI reports those). */
-export function pulumiLocks(backendPath: string | undefined, project: string, stack: string): PulumiLock[] {
-  if (!backendPath) return [];
-  const root = path.join(backendPath, ".pulumi", "locks");
-  const dirs = [path.join(root, "organization", project, stack), path.join(root, stack)];
+/**
+ * Pulumi's locks on a stack, read from the backend itself (a file backend's folder or an S3
+ * backend's bucket: `.pulumi/locks/organization/<project>/<stack>/<id>.json`, or `.pulumi/locks/<stack>/`
+ * in older layouts).
+ */
+export async function pulumiLocks(backend: StateStore, project: string, stack: string): Promise<PulumiLock[]> {
   const out: PulumiLock[] = [];
-  for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir).filter((n) => n.endsWith(".json"));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const file = path.join(dir, n);
+  for (const dir of [`.pulumi/locks/organization/${project}/${stack}/`, `.pulumi/locks/${stack}/`]) {
+    for (const key of (await backend.list(dir)).filter((k) => k.endsWith(".json") && !k.slice(dir.length).includes("/"))) {
+      const o = await backend.get(key);
+      if (!o) continue; // removed right now
       try {
-        const l = JSON.parse(fs.readFileSync(file, "utf8")) as { pid: number; username: string; hostname: string; timestamp: string };
-        out.push({ file, ...l, state: lockState(l.pid, l.hostname) });
+        const l = JSON.parse(o.body) as { pid: number; username: string; hostname: string; timestamp: string };
+        out.push({ file: `${backend.where.replace(/\/$/, "")}/${key}`, ...l, state: lockState(l.pid, l.hostname) });
       } catch {
-        /* a lock being written or removed right now */
+        /* a lock being written right now */
       }
     }
   }

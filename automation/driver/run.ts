@@ -9,7 +9,7 @@ import { projectWaves, Wave } from "../../config/waves";
 import { PhaseNumber } from "../../steps/phases";
 import { describeStage, GoingBack } from "../../steps/reverse";
 import { AuditEntry, AuditLog, readAudit } from "./audit";
-import { driverEnvironment } from "./environment";
+import { describeBackend, driverEnvironment } from "./environment";
 import { StackResult } from "./events";
 import { acquireDriverLock, describeHolder, describePulumiLock, lockState, pulumiLocks, readDriverLock, releaseDriverLock } from "./locks";
 import { exitCodeOf, OutputMode, reporter } from "./progress";
@@ -17,6 +17,7 @@ import { advanceStack, checkedConfig, HealthOptions, previewStack, RunContext } 
 import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, unchainIds, unchainProgram } from "./stacks";
 import { ResourceIds } from "./pending";
 import { pausedBecause, runWaves } from "./waves";
+import { storesOf } from "./store";
 
 export interface Selection {
   waves?: string[];
@@ -75,7 +76,8 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   const { program, ids }: { program: PulumiProgram; ids: ResourceIds } = o.programModule ? programFromModule(o.programModule, o.projectDir) : { program: unchainProgram(o.projectDir), ids: unchainIds() };
   const runId = newRunId();
   const command = `unchain ${o.argv.join(" ")}`;
-  const audit = new AuditLog(env.stateDir, runId, env.operator);
+  const stores = storesOf(env);
+  const audit = new AuditLog(stores.store, runId, env.operator);
   const rep = reporter(o.output);
   const ctx: RunContext = {
     env,
@@ -84,17 +86,18 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     runId,
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command, since: new Date().toISOString() },
     audit,
+    ...stores,
     apply: o.apply,
     ...(o.rollback ? { rollback: true } : {}),
     cancelStaleLocks: o.cancelStaleLocks,
     emit: rep.sink,
-    stopRequested: () => undefined,
+    stopRequested: async () => undefined,
     ...(o.health ? { health: o.health } : {}),
   };
   const startedAt = Date.now();
   // A run that changes stacks takes all of them before it starts, or none: two runs started a
   // moment apart never split a wave between them and leave stacks that neither takes.
-  const refused = o.apply ? takeAll(ctx, stacks, o.cancelStaleLocks) : [];
+  const refused = o.apply ? await takeAll(ctx, stacks, o.cancelStaleLocks) : [];
   if (refused.length) {
     const why = `this run takes all of its ${stacks.length} stacks or none, and another run holds ${refused.length} of them: nothing was started. Wait for that run (unchain status shows it), then run again.\n  ${refused.map((r) => r.why).join("\n  ")}`;
     audit.append({ action: "lock-refused", target: o.target, stacks, result: "refused", message: why });
@@ -102,13 +105,15 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     rep.sink({ type: "note", level: "warning", message: why });
     const results: StackResult[] = stacks.map((s) => ({ stack: s, status: "locked", target: o.target, phasesApplied: [], durationMs: 0, error: refused.find((r) => r.stack === s)?.why ?? "not started: another run holds some of this run's stacks" }));
     rep.finish(results, { command: o.command, target: o.target, dryRun: false, startedAt });
+    await audit.flush();
     return exitCodeOf(results);
   }
   try {
-    const paused = pausedBecause(env.stateDir);
+    const paused = await pausedBecause(ctx.store);
     if (paused) rep.sink({ type: "note", level: "warning", message: `${paused}: no stack will start` });
     audit.append({ action: "run-start", target: o.target, dryRun: !o.apply, stacks, result: "ok", message: command });
     rep.sink({ type: "run-start", command: o.command, target: o.target, dryRun: !o.apply, stacks: stacks.length });
+    rep.sink({ type: "note", level: "info", message: `backend ${describeBackend(env)}; driver state (locks, pause, audit) in ${ctx.store.where}` });
     if (o.apply && !o.health) rep.sink({ type: "note", level: "warning", message: "health gates skipped (--skip-health-gates): nothing checks the clusters between phases" });
     // Going back does not wait for earlier waves: they are ahead of the target, not behind it.
     const results: StackResult[] = await runWaves(ctx, { waves, allWaves: all, target: o.target, outOfOrder: o.outOfOrder || !!o.rollback }, (c, s, w) =>
@@ -116,20 +121,21 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     );
     const code = exitCodeOf(results);
     audit.append({ action: "run-end", target: o.target, dryRun: !o.apply, result: code === 0 ? "ok" : "failed", durationMs: Date.now() - startedAt, message: `exit ${code}` });
+    await audit.flush();
     rep.finish(results, { command: o.command, target: o.target, dryRun: !o.apply, startedAt });
     return code;
   } finally {
     // Each stack's lock goes when the run is done with it; those it never reached (a stopped wave) here.
-    for (const s of stacks) releaseDriverLock(env.stateDir, s, runId);
+    for (const s of stacks) await releaseDriverLock(ctx.store, s, runId);
   }
 }
 
 /** Takes the driver lock of every stack (in name order); if any is held, gives back those taken and says who holds the others. */
-function takeAll(ctx: RunContext, stacks: string[], breakUnknown: boolean): Array<{ stack: string; why: string }> {
+async function takeAll(ctx: RunContext, stacks: string[], breakUnknown: boolean): Promise<Array<{ stack: string; why: string }>> {
   const taken: string[] = [];
   const refused: Array<{ stack: string; why: string }> = [];
   for (const s of [...stacks].sort()) {
-    const r = acquireDriverLock(ctx.env.stateDir, s, ctx.me, breakUnknown);
+    const r = await acquireDriverLock(ctx.store, s, ctx.me, breakUnknown);
     if (r.ok && r.tookOverFrom) {
       const message = `took over the driver lock of ${describeHolder(r.tookOverFrom)}: that process is gone`;
       ctx.emit({ type: "note", stack: s, level: "warning", message });
@@ -138,7 +144,7 @@ function takeAll(ctx: RunContext, stacks: string[], breakUnknown: boolean): Arra
     if (r.ok) taken.push(s);
     else refused.push({ stack: s, why: `${s}: held by another driver ${describeHolder(r.holder)}${r.state === "unknown" ? "; if that run is dead, run again with --cancel-stale-locks" : ""}` });
   }
-  if (refused.length) for (const s of taken) releaseDriverLock(ctx.env.stateDir, s, ctx.runId);
+  if (refused.length) for (const s of taken) await releaseDriverLock(ctx.store, s, ctx.runId);
   return refused;
 }
 
@@ -165,21 +171,25 @@ function lastResultOf(entries: AuditEntry[], stack: string): string | undefined 
   return `${what}, ${e.time.slice(0, 16).replace("T", " ")} by ${e.operator}`;
 }
 
-export async function stackStatus(projectDir: string, sel: Selection): Promise<StackStatusRow[]> {
+export async function stackStatus(projectDir: string, sel: Selection): Promise<{ backend: string; stacks: StackStatusRow[] }> {
   const { known, waves } = projectWaves(projectDir);
   const stacks = sel.all || (!sel.stacks && !sel.waves) ? known : selectWaves(projectDir, sel).selected.flatMap((w) => w.stacks);
   const env = driverEnvironment(projectDir, process.env, { passphrase: false, cli: false });
   const phases = await appliedPhases(env, stacks);
-  const entries = readAudit(env.stateDir);
-  return stacks.map((s) => {
+  const { store, backend } = storesOf(env);
+  const entries = await readAudit(store);
+  const backendLine = `${describeBackend(env)}; driver state in ${store.where}`;
+  const holders = new Map(await Promise.all(stacks.map(async (s) => [s, await readDriverLock(store, s)] as const)));
+  const pulumiHeld = new Map(await Promise.all(stacks.map(async (s) => [s, backend ? await pulumiLocks(backend, env.projectName, s) : []] as const)));
+  const rows = stacks.map((s) => {
     const p = phases.get(s);
     const inFile = phaseInFile(projectDir, s);
     const run = [...entries].reverse().find((e) => e.action === "run-start" && !e.dryRun && e.stacks?.includes(s));
     const target = run?.target ?? inFile;
     const locks: string[] = [];
-    const holder = readDriverLock(env.stateDir, s);
+    const holder = holders.get(s);
     if (holder) locks.push(`${lockState(holder.pid, holder.host) === "stale" ? "stale driver lock of" : "driver"} ${describeHolder(holder)}`);
-    for (const l of pulumiLocks(env.backendPath, env.projectName, s)) locks.push(describePulumiLock(l));
+    for (const l of pulumiHeld.get(s) ?? []) locks.push(describePulumiLock(l));
     const wave = waves.find((w) => w.stacks.includes(s))?.name;
     const last = lastResultOf(entries, s);
     return {
@@ -194,9 +204,10 @@ export async function stackStatus(projectDir: string, sel: Selection): Promise<S
       ...(locks.length ? { lock: locks.join("; ") } : {}),
     };
   });
+  return { backend: backendLine, stacks: rows };
 }
 
-export function renderStatus(rows: StackStatusRow[], pausedBy?: string): string {
+export function renderStatus(rows: StackStatusRow[], pausedBy?: string, backend?: string): string {
   const table = [
     ["STACK", "WAVE", "APPLIED", "CONFIG", "TARGET", "LAST RESULT", "LOCK"],
     ...rows.map((r) => [
@@ -218,6 +229,7 @@ export function renderStatus(rows: StackStatusRow[], pausedBy?: string): string 
     lines.push("", `† ${r.stack} is half-way back: ${describeStage(r.goingBack!)} applied, the step not finished. unchain advance -s ${r.stack} --to ${to} --rollback --yes finishes it; unchain advance -s ${r.stack} --to ${r.goingBack!.from} --yes undoes it.`);
   }
   if (pausedBy) lines.push("", `Paused: ${pausedBy}`);
+  if (backend) lines.push("", `Backend: ${backend}`);
   return lines.join("\n");
 }
 
@@ -230,11 +242,12 @@ export function livePreviewer(projectDir: string, programModule?: string): (stac
     ...(programModule ? programFromModule(programModule, projectDir) : { program: unchainProgram(projectDir), ids: unchainIds() }),
     runId,
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command: "unchain review --live", since: new Date().toISOString() },
-    audit: new AuditLog(env.stateDir, runId, env.operator),
+    audit: new AuditLog(storesOf(env).store, runId, env.operator),
+    ...storesOf(env),
     apply: false,
     cancelStaleLocks: false,
     emit: () => undefined,
-    stopRequested: () => undefined,
+    stopRequested: async () => undefined,
   };
   return (stack, phase) => previewStack(ctx, stack, phase);
 }

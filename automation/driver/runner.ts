@@ -20,6 +20,7 @@ import { drainRole, uncordonRole } from "../health/drain";
 import { subnetCheckFor } from "../health/subnets";
 import { gateSteps, KubeAccess, kubeConfigFor, mergeGateSteps, runGateSteps } from "../health/gate";
 import { AuditLog, GatedChange } from "./audit";
+import { StateStore } from "./store";
 import { DriverEnvironment } from "./environment";
 import { EventSink, StackResult } from "./events";
 import { acquireDriverLock, describeHolder, describePulumiLock, LockHolder, pulumiLocks, releaseDriverLock } from "./locks";
@@ -38,6 +39,10 @@ export interface RunContext {
   runId: string;
   me: LockHolder;
   audit: AuditLog;
+  /** The driver's state beside the Pulumi state (locks, the pause switch, the audit trail). */
+  store: StateStore;
+  /** The backend's root, where Pulumi's own locks are (absent for a backend unchain cannot read: Pulumi Cloud). */
+  backend?: StateStore;
   /** false: dry run — preview the next phase and gate it, change nothing. */
   apply: boolean;
   /** Go back when the target is below the applied phase (`--rollback`), through the reverse steps. */
@@ -45,7 +50,7 @@ export interface RunContext {
   cancelStaleLocks: boolean;
   emit: EventSink;
   /** Asked between phases: a reason to start no further phase (pause switch, wave stopping). */
-  stopRequested: () => string | undefined;
+  stopRequested: () => Promise<string | undefined>;
   /** Health gates around every up (absent: --skip-health-gates). */
   health?: HealthOptions;
 }
@@ -397,7 +402,7 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
   const start = Date.now();
   const result = (r: ResultInit): StackResult => ({ stack: name, ...(wave ? { wave } : {}), target, phasesApplied: [], durationMs: Date.now() - start, ...r });
   const { env, audit, emit } = ctx;
-  const lock = acquireDriverLock(env.stateDir, name, ctx.me, ctx.cancelStaleLocks);
+  const lock = await acquireDriverLock(ctx.store, name, ctx.me, ctx.cancelStaleLocks);
   if (!lock.ok) {
     const error = `held by another driver ${describeHolder(lock.holder)}${lock.state === "unknown" ? "; if that run is dead, run again with --cancel-stale-locks" : ""}`;
     audit.append({ action: "lock-refused", stack: name, wave, result: "refused", message: error });
@@ -421,7 +426,8 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
     // The CLI could not run at all (backend unreachable, passphrase wrong, …).
     return result({ status: "failed", error: errorText([], e) });
   } finally {
-    releaseDriverLock(env.stateDir, name, ctx.runId);
+    await releaseDriverLock(ctx.store, name, ctx.runId);
+    await audit.flush();
   }
 }
 
@@ -431,7 +437,7 @@ async function withStack(ctx: RunContext, name: string, target: number, wave: st
  * cleared with `pulumi cancel` and an audit line; one from another host only with --cancel-stale-locks.
  */
 async function checkPulumiLocks(ctx: RunContext, o: Opened, name: string, wave: string | undefined): Promise<string | undefined> {
-  for (const l of pulumiLocks(ctx.env.backendPath, ctx.env.projectName, name)) {
+  for (const l of ctx.backend ? await pulumiLocks(ctx.backend, ctx.env.projectName, name) : []) {
     if (l.state === "stale" || (l.state === "unknown" && ctx.cancelStaleLocks)) {
       await o.stack.cancel();
       const message = `cleared ${describePulumiLock(l)}${l.state === "stale" ? " (its process is gone from this host)" : " (--cancel-stale-locks)"}`;
@@ -475,7 +481,7 @@ async function runSteps(ctx: RunContext, o: Opened, name: string, wave: string |
   for (const t of targets) {
     if (!ctx.apply && t !== targets[0]) break;
     const at = () => ({ ...base, ...(reached !== undefined ? { reached } : {}), phasesApplied: [...applied] });
-    const stop = ctx.stopRequested();
+    const stop = await ctx.stopRequested();
     if (stop) return o.result({ ...at(), status: stepsDone ? "stopped" : "not-started", error: stop });
     const r = await runStep(ctx, o.stack, name, t, wave, o.sandbox);
     ctx.emit({ type: "phase-end", stack: name, phase: t.phase, status: r.status === "locked" ? "failed" : r.status, ...(r.changes ? { changes: r.changes } : {}), ...(r.error ? { message: r.error } : {}), ...(t.goingBack ? { label: t.label } : {}) });

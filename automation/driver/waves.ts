@@ -6,8 +6,6 @@
  * and starts nothing more; `finish-running` lets them go on to the target. Either way no new stack
  * starts. The pause switch acts like `stop`, for every wave.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { Wave } from "../../config/waves";
 import { PhaseNumber } from "../../steps/phases";
 import { StackResult } from "./events";
@@ -16,6 +14,7 @@ import { RunContext } from "./runner";
 /** What the run does to one stack of a wave: advance it, or preview a phase. */
 export type StackAction = (ctx: RunContext, stack: string, wave: string) => Promise<StackResult>;
 import { appliedPhases, BackendPhase } from "./stacks";
+import { StateStore } from "./store";
 
 export const PAUSE_FILE = "pause";
 
@@ -25,20 +24,20 @@ export interface PauseState {
   reason?: string;
 }
 
-export function pauseState(stateDir: string): PauseState | undefined {
+/** The pause switch, in the driver's store (beside the Pulumi state: every run sharing the backend sees it). */
+export async function pauseState(store: StateStore): Promise<PauseState | undefined> {
+  const o = await store.get(PAUSE_FILE);
+  if (!o) return undefined;
   try {
-    return JSON.parse(fs.readFileSync(path.join(stateDir, PAUSE_FILE), "utf8")) as PauseState;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    return JSON.parse(o.body) as PauseState;
+  } catch {
     return { since: "?", operator: "?" }; // present but unreadable: still paused
   }
 }
 
-export function setPause(stateDir: string, p: PauseState | undefined): void {
-  const file = path.join(stateDir, PAUSE_FILE);
-  if (!p) return fs.rmSync(file, { force: true });
-  fs.mkdirSync(stateDir, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(p, null, 2) + "\n");
+export async function setPause(store: StateStore, p: PauseState | undefined): Promise<void> {
+  if (!p) return store.delete(PAUSE_FILE);
+  await store.put(PAUSE_FILE, JSON.stringify(p, null, 2) + "\n");
 }
 
 export function describePause(p: PauseState): string {
@@ -46,8 +45,8 @@ export function describePause(p: PauseState): string {
 }
 
 /** Why nothing new may start because of the pause switch, or undefined. */
-export function pausedBecause(stateDir: string): string | undefined {
-  const p = pauseState(stateDir);
+export async function pausedBecause(store: StateStore): Promise<string | undefined> {
+  const p = await pauseState(store);
   return p ? describePause(p) : undefined;
 }
 
@@ -80,7 +79,7 @@ export async function runWaves(ctx: RunContext, opts: WaveRunOptions, action: St
       notStarted(wave.stacks, wave.name, blocked);
       continue;
     }
-    const paused = pausedBecause(ctx.env.stateDir);
+    const paused = await pausedBecause(ctx.store);
     if (paused) {
       notStarted(wave.stacks, wave.name, paused);
       blocked = paused;
@@ -123,11 +122,11 @@ async function runWave(ctx: RunContext, wave: Wave, target: PhaseNumber, action:
   const queue = [...wave.stacks];
   const results: StackResult[] = [];
   let failure: string | undefined;
-  const stopRequested = () => pausedBecause(ctx.env.stateDir) ?? (failure && wave.onFailure === "stop" ? `wave ${wave.name} stopped: ${failure}` : undefined);
+  const stopRequested = async () => (await pausedBecause(ctx.store)) ?? (failure && wave.onFailure === "stop" ? `wave ${wave.name} stopped: ${failure}` : undefined);
   const stackCtx: RunContext = { ...ctx, stopRequested };
   const worker = async () => {
     for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-      const why = failure ? `wave ${wave.name} stopped after ${failure}` : pausedBecause(ctx.env.stateDir);
+      const why = failure ? `wave ${wave.name} stopped after ${failure}` : await pausedBecause(ctx.store);
       const r = why ? notStartedResult(s, wave.name, target, why) : await action(stackCtx, s, wave.name);
       results.push(r);
       ctx.emit({ type: "stack-end", result: r });

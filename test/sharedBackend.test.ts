@@ -1,0 +1,81 @@
+/**
+ * Two checkouts, one backend: the driver's state lives beside the Pulumi state in an S3 bucket on a
+ * real S3 server (versitygw), so two operators (or an operator and CI) on two checkouts see the same
+ * locks, the same pause switch and one audit trail. The real Pulumi engine and CLI, with the S3
+ * backend declared once in Pulumi.yaml.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { expect } from "chai";
+import { readAudit } from "../automation/driver/audit";
+import { parseS3Url, S3Store } from "../automation/driver/store";
+import { ensurePulumi, ledger, runDriverCli, simProject, SimProject, startDriver, summaryOf, waitUntil } from "./driverHarness";
+import { S3Server, startS3Server } from "./s3Harness";
+
+describe("two checkouts sharing an S3 backend", function () {
+  this.timeout(10 * 60_000);
+  let s3: S3Server;
+  before(async function () {
+    this.timeout(60 * 60_000);
+    ensurePulumi();
+    s3 = await startS3Server();
+  });
+  const saved = { ...process.env };
+  after(async () => {
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]) if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
+    await s3?.stop();
+  });
+
+  /** A checkout of the same project whose Pulumi.yaml declares the team's bucket. */
+  const checkout = (stacks: string[]): SimProject => {
+    const p = simProject([{ name: "w", stacks }]);
+    const file = path.join(p.dir, "Pulumi.yaml");
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^backend:\n  url: .*$/m, `backend:\n  url: "${s3.pulumiBackendUrl}"`));
+    return p;
+  };
+  const aws = () => ({ AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region });
+
+  it("one run holds the stacks for both checkouts, a pause from either stops both, and the audit trail is one", async () => {
+    const alice = checkout(["team1", "team2"]);
+    const ci = checkout(["team1", "team2"]);
+    const sim = { latencyMs: 1500, extra: aws() };
+
+    // Alice walks both stacks; CI starts the same walk from its own checkout while she runs.
+    const run = startDriver(alice, ["advance", "--all", "--to", "2", "--yes", "--json"], sim);
+    await waitUntil(() => ledger(alice).some((l) => l.stack === "team1"), 120_000, "alice's run to start changing team1");
+    const refused = await runDriverCli(ci, ["advance", "--all", "--to", "2", "--yes", "--json"], { extra: aws() });
+    expect(refused.code, refused.stdout + refused.stderr).to.equal(4);
+    expect(refused.stdout).to.contain("this run takes all of its 2 stacks or none");
+    expect(summaryOf(refused).results.find((r) => r.stack === "team1")!.error).to.match(/held by another driver run \S+ by test-operator \(pid \d+ on /);
+    expect(ledger(ci), "CI changed nothing").to.deep.equal([]);
+
+    // CI pauses the fleet from its checkout: Alice's run finishes the phase it is in and stops.
+    const paused = await runDriverCli(ci, ["pause", "--reason", "CI saw a failing check"], { extra: aws() });
+    expect(paused.code, paused.stderr).to.equal(0);
+    expect(paused.stdout).to.contain(`paused (s3://${s3.bucket}/.unchain/)`);
+    const stopped = await run.done;
+    expect(stopped.code, stopped.stdout).to.equal(3);
+    expect(stopped.stdout).to.contain("paused by test-operator");
+    expect(stopped.stdout).to.contain("(CI saw a failing check)");
+
+    // Both checkouts see the same state: the stacks where Alice left them, and the pause.
+    const status = await runDriverCli(ci, ["status", "--json"], { extra: aws() });
+    const shown = JSON.parse(status.stdout) as { backend: string; paused: { reason?: string } | null; stacks: Array<{ stack: string; applied?: number }> };
+    expect(shown.backend).to.contain(`s3://${s3.bucket}`).and.contain("Pulumi.yaml backend.url");
+    expect(shown.paused?.reason).to.equal("CI saw a failing check");
+    expect(shown.stacks.find((x) => x.stack === "team1")!.applied, "alice's progress, read from the bucket").to.be.a("number");
+
+    // Alice unpauses from hers and goes on; CI's audit reading shows one trail with both runs.
+    expect((await runDriverCli(alice, ["unpause"], { extra: aws() })).code).to.equal(0);
+    const again = await runDriverCli(alice, ["advance", "--all", "--to", "2", "--yes", "--json"], { extra: aws() });
+    expect(again.code, again.stdout).to.equal(0);
+    Object.assign(process.env, aws());
+    const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+    const runs = new Set(trail.filter((e) => e.action === "run-start" || e.action === "lock-refused").map((e) => e.runId));
+    expect(runs.size, "alice's two runs and CI's refused one").to.equal(3);
+    expect(trail.some((e) => e.action === "lock-refused" && /takes all of its 2 stacks/.test(e.message ?? ""))).to.equal(true);
+    expect(trail.filter((e) => e.action === "up" && e.result === "ok").map((e) => `${e.stack}:${e.phase}`).sort()).to.include.members(["team1:0", "team1:1", "team1:2", "team2:2"]);
+    expect(fs.existsSync(path.join(alice.dir, ".unchain", "audit.jsonl")), "nothing of it only on alice's laptop").to.equal(false);
+  });
+});
