@@ -40,6 +40,28 @@ export interface StateStore {
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
+/** Operations on the driver's stores in this process and the time they took (the backend benchmark prints them). */
+export const storeStats = { operations: 0, ms: 0 };
+
+/** `store` with every operation counted and timed into storeStats. */
+function timed<T extends StateStore>(store: T): T {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function" || prop === "constructor") return v;
+      return async (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          storeStats.operations++;
+          storeStats.ms += performance.now() - t0;
+        }
+      };
+    },
+  });
+}
+
 /** Creates `file` holding `text` only if it does not exist: written to a private temporary file, then hard-linked to its name. */
 export function createFileExclusive(file: string, text: string): boolean {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
@@ -363,19 +385,19 @@ export class S3Store implements StateStore {
 
 /** A backend's root as a store (file backend folder, S3 bucket and prefix); undefined for a backend unchain cannot read directly (Pulumi Cloud). */
 export function backendStore(backendUrl: string, backendPath: string | undefined): StateStore | undefined {
-  if (backendPath !== undefined) return new FileStore(backendPath);
-  if (backendUrl.startsWith("s3://")) return new S3Store(parseS3Url(backendUrl));
+  if (backendPath !== undefined) return timed(new FileStore(backendPath));
+  if (backendUrl.startsWith("s3://")) return timed(new S3Store(parseS3Url(backendUrl)));
   return undefined;
 }
 
 /** The driver's store: `.unchain/` in the backend beside `.pulumi/`; for a backend it cannot write (Pulumi Cloud), `fallbackDir`. */
 export function driverStore(backendUrl: string, backendPath: string | undefined, fallbackDir: string): StateStore {
-  if (backendPath !== undefined) return new FileStore(path.join(backendPath, ".unchain"));
+  if (backendPath !== undefined) return timed(new FileStore(path.join(backendPath, ".unchain")));
   if (backendUrl.startsWith("s3://")) {
     const loc = parseS3Url(backendUrl);
-    return new S3Store({ ...loc, prefix: loc.prefix ? `${loc.prefix}/.unchain` : ".unchain" });
+    return timed(new S3Store({ ...loc, prefix: loc.prefix ? `${loc.prefix}/.unchain` : ".unchain" }));
   }
-  return new FileStore(fallbackDir);
+  return timed(new FileStore(fallbackDir));
 }
 
 /** The driver's store and the backend's root of a driver environment. */
