@@ -19,7 +19,7 @@ import {
   appliedPhaseInBackend,
   appliedSequence,
   descendants,
-  isPulumiCli,
+  killAndResume,
   driverEnv,
   ensurePulumi,
   ledger,
@@ -237,37 +237,7 @@ describe("the driver, against the real Pulumi engine", function () {
       { name: "canary", stacks: ["x1"] },
       { name: "rest", stacks: ["x2", "x3"], concurrency: 2, onFailure: "finish-running" },
     ]);
-    const firstSeed = Number(process.env.UNCHAIN_TEST_SEED ?? Date.now() % 100000);
-    let seed = firstSeed;
-    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
-    const args = ["advance", "--all", "--to", "3", "--yes", "--json"];
-    const kills: number[] = [];
-    let last: RunResult | undefined;
-    for (let round = 0; round < 12; round++) {
-      // After a kill, the killed update's Pulumi lock is this machine's and its process is gone: the next run clears it unasked.
-      const run = startDriver(p, args, { latencyMs: 150 });
-      if (round < 6) {
-        const delay = 1000 + Math.floor(random() * 7000);
-        const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
-        if (early) {
-          last = early;
-          if (early.code === 0) break;
-          continue;
-        }
-        const children = descendants(run.child.pid!);
-        run.child.kill("SIGKILL");
-        kills.push(delay);
-        await run.done;
-        // The CLIs it started fail on their own once their program is gone (leaving Pulumi's lock
-        // behind); their dynamic-provider plugins linger, idle: clean them up.
-        await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
-        for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
-        continue;
-      }
-      last = await run.done;
-      if (last.code === 0) break;
-    }
-    const context = `UNCHAIN_TEST_SEED=${firstSeed} replays the kill times (${kills.join(", ")} ms; what they hit depends on timing too)`;
+    const { last, kills, context } = await killAndResume(p, ["advance", "--all", "--to", "3", "--yes", "--json"], { sim: { latencyMs: 150 }, killRounds: 6, maxRounds: 12, minDelayMs: 1000, spreadMs: 7000 });
     expect(last?.code, `${context}\n${last?.stdout}`).to.equal(0);
     expect(kills.length, context).to.be.greaterThan(0);
     for (const s of p.stacks) {
@@ -443,34 +413,7 @@ describe("the driver, against the real Pulumi engine", function () {
     this.timeout(15 * 60_000);
     const p = simProject([{ name: "w", stacks: ["k5"] }]);
     expect((await runDriverCli(p, ["advance", "--all", "--to", "5", "--yes"])).code).to.equal(0);
-    const firstSeed = Number(process.env.UNCHAIN_TEST_SEED ?? Date.now() % 100000);
-    let seed = firstSeed;
-    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
-    const args = ["advance", "-s", "k5", "--to", "3", "--rollback", "--yes", "--json"];
-    const kills: number[] = [];
-    let last: RunResult | undefined;
-    for (let round = 0; round < 10; round++) {
-      const run = startDriver(p, args, { latencyMs: 200 });
-      if (round < 3) {
-        const delay = 1500 + Math.floor(random() * 6000);
-        const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
-        if (early) {
-          last = early;
-          if (early.code === 0) break;
-          continue;
-        }
-        const children = descendants(run.child.pid!);
-        run.child.kill("SIGKILL");
-        kills.push(delay);
-        await run.done;
-        await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
-        for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
-        continue;
-      }
-      last = await run.done;
-      if (last.code === 0) break;
-    }
-    const context = `UNCHAIN_TEST_SEED=${firstSeed} replays the kill times (${kills.join(", ")} ms)`;
+    const { last, kills, context } = await killAndResume(p, ["advance", "-s", "k5", "--to", "3", "--rollback", "--yes", "--json"], { sim: { latencyMs: 200 }, killRounds: 3, maxRounds: 10, minDelayMs: 1500, spreadMs: 6000 });
     expect(last?.code, `${context}\n${last?.stdout}`).to.equal(0);
     expect(kills.length, context).to.be.greaterThan(0);
     expect(appliedPhaseInBackend(p, "k5"), context).to.equal(3);

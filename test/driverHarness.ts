@@ -215,3 +215,51 @@ export function auditEntries(dir: string): AuditEntry[] {
     }
   });
 }
+
+export interface ChaosResult {
+  /** The last run, which went to the end (unless every round was killed or failed). */
+  last?: RunResult;
+  /** When each killed run was killed, in ms after it started. */
+  kills: number[];
+  /** How to replay it: the seed of the kill times. */
+  context: string;
+}
+
+/**
+ * Runs `unchain <args>` again and again, killing the first `killRounds` runs (driver and all) with
+ * SIGKILL at random times between `minDelayMs` and `minDelayMs + spreadMs`, as a crash or an
+ * impatient operator would, then lets the runs go to the end; stops at the first run that exits 0.
+ * UNCHAIN_TEST_SEED replays the kill times.
+ */
+export async function killAndResume(p: SimProject, args: string[], opts: { sim?: SimEnv; killRounds: number; maxRounds: number; minDelayMs: number; spreadMs: number }): Promise<ChaosResult> {
+  const firstSeed = Number(process.env.UNCHAIN_TEST_SEED ?? Date.now() % 100000);
+  let seed = firstSeed;
+  const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+  const kills: number[] = [];
+  let last: RunResult | undefined;
+  for (let round = 0; round < opts.maxRounds; round++) {
+    // After a kill, the killed update's Pulumi lock is this machine's and its process is gone: the next run clears it unasked.
+    const run = startDriver(p, args, opts.sim);
+    if (round < opts.killRounds) {
+      const delay = opts.minDelayMs + Math.floor(random() * opts.spreadMs);
+      const early = await Promise.race([run.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
+      if (early) {
+        last = early;
+        if (early.code === 0) break;
+        continue;
+      }
+      const children = descendants(run.child.pid!);
+      run.child.kill("SIGKILL");
+      kills.push(delay);
+      await run.done;
+      // The CLIs it started fail on their own once their program is gone (leaving Pulumi's lock
+      // behind); their dynamic-provider plugins linger, idle: clean them up.
+      await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
+      for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
+      continue;
+    }
+    last = await run.done;
+    if (last.code === 0) break;
+  }
+  return { ...(last ? { last } : {}), kills, context: `UNCHAIN_TEST_SEED=${firstSeed} replays the kill times (${kills.join(", ")} ms; what they hit depends on timing too)` };
+}

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
 import { parseS3Url, S3Store } from "../automation/driver/store";
-import { ensurePulumi, ledger, runDriverCli, simProject, SimProject, startDriver, summaryOf, waitUntil } from "./driverHarness";
+import { appliedSequence, ensurePulumi, killAndResume, ledger, runDriverCli, simProject, SimProject, startDriver, summaryOf, waitUntil } from "./driverHarness";
 import { S3Server, startS3Server } from "./s3Harness";
 
 describe("two checkouts sharing an S3 backend", function () {
@@ -77,5 +77,24 @@ describe("two checkouts sharing an S3 backend", function () {
     expect(trail.some((e) => e.action === "lock-refused" && /takes all of its 2 stacks/.test(e.message ?? ""))).to.equal(true);
     expect(trail.filter((e) => e.action === "up" && e.result === "ok").map((e) => `${e.stack}:${e.phase}`).sort()).to.include.members(["team1:0", "team1:1", "team1:2", "team2:2"]);
     expect(fs.existsSync(path.join(alice.dir, ".unchain", "audit.jsonl")), "nothing of it only on alice's laptop").to.equal(false);
+  });
+
+  it("killed with SIGKILL at random points with its state on S3, the same command resumes: every stack at the target, each phase applied once, no lock left", async function () {
+    this.timeout(20 * 60_000);
+    const p = checkout(["chaos1", "chaos2"]);
+    const { last, kills, context } = await killAndResume(p, ["advance", "--all", "--to", "2", "--yes", "--json"], { sim: { latencyMs: 150, extra: aws() }, killRounds: 5, maxRounds: 12, minDelayMs: 1500, spreadMs: 7000 });
+    expect(last?.code, `${context}\n${last?.stdout}`).to.equal(0);
+    expect(kills.length, context).to.be.greaterThan(0);
+    const status = JSON.parse((await runDriverCli(p, ["status", "--json"], { extra: aws() })).stdout) as { stacks: Array<{ stack: string; applied?: number; lock?: string }> };
+    for (const s of ["chaos1", "chaos2"]) {
+      const row = status.stacks.find((x) => x.stack === s)!;
+      expect(row.applied, `${s}: ${context}`).to.equal(2);
+      expect(row.lock, `${s}: no lock left behind: ${context}`).to.equal(undefined);
+      expect(appliedSequence(p, s), `${s} phases applied by the provider: ${context}`).to.deep.equal([0, 1, 2]);
+    }
+    Object.assign(process.env, aws());
+    const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+    const ups = trail.filter((e) => e.action === "up" && e.result === "ok" && e.stack?.startsWith("chaos")).map((e) => `${e.stack}:${e.phase}`);
+    expect(new Set(ups).size, `each phase's up recorded once in the shared trail: ${context}`).to.equal(ups.length);
   });
 });
