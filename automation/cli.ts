@@ -29,6 +29,8 @@ import { loadStack } from "../config/load";
 import { parse as parseYaml } from "yaml";
 import { describePause, pauseState, setPause } from "./driver/waves";
 import { storesOf } from "./driver/store";
+import { renderBoard } from "./board/board";
+import { gatherBoard } from "./board/gather";
 
 /** Output of a command: scrubbed, as a review is, of every secret the process knows (the environment's, the stack files' ciphertexts). */
 function print(dir: string, text: string): void {
@@ -326,6 +328,24 @@ export async function main(argv: string[]): Promise<number> {
         const { backend, stacks: rows } = await stackStatus(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
         const pause = await pauseState(storesOf(driverEnvironment(dir, process.env, { passphrase: false, cli: false })).store);
         print(dir, a.json ? JSON.stringify({ backend, paused: pause ?? null, stacks: rows }, null, 2) : renderStatus(rows, pause ? describePause(pause) : undefined, backend));
+      },
+    )
+    .command(
+      "board",
+      "Write the fleet board: one self-contained HTML page of every stack by wave against phases 0-6, the last run and its result, gate failures, locks, the pause switch and each cluster's audit timeline",
+      (y) =>
+        y
+          .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks", coerce: stackList })
+          .option("wave", { alias: "w", type: "string", array: true, describe: "Only the stacks of these waves" })
+          .option("out", { alias: "o", type: "string", describe: "The HTML file to write (default: board.html in the project)" })
+          .example("$0 board", "board.html for the whole fleet")
+          .example("$0 board --wave canary --out /tmp/canary.html", "one wave"),
+      async (a) => {
+        const dir = projectDir(a.cwd);
+        const data = await gatherBoard(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
+        const out = path.resolve(a.out ?? path.join(dir, "board.html"));
+        fs.writeFileSync(out, renderBoard(data));
+        process.stdout.write(`wrote ${out}: ${data.stacks.length} stack(s), ${data.audit.length} audit entries${data.paused ? "; paused" : ""}\n`);
       },
     )
     .command(
