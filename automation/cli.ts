@@ -14,7 +14,7 @@ import { projectWaves } from "../config/waves";
 import { desiredState } from "../steps/desired";
 import { isPhaseNumber, PhaseNumber } from "../steps/phases";
 import { planFleet } from "./plan/plan";
-import { renderMarkdown, renderTable } from "./plan/report";
+import { renderMarkdown, renderTable, wantsColor } from "./plan/report";
 import { driverEnvironment, operatorName } from "./driver/environment";
 import { checkedConfig } from "./driver/runner";
 import { appliedPhases } from "./driver/stacks";
@@ -247,9 +247,12 @@ export async function main(argv: string[]): Promise<number> {
         const waveOf = (s: string) => waves?.find((w) => w.stacks.includes(s))?.name;
         const order = (s: string) => (waves ? waves.findIndex((w) => w.stacks.includes(s)) : 0);
         const sorted = [...stacks].sort((x, y) => order(x) - order(y) || x.localeCompare(y));
-        const plan = await planFleet(dir, sorted, { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, waveOf);
+        // On a terminal, say where it is: a fleet takes seconds to evaluate.
+        const progress = process.stderr.isTTY ? (done: number, total: number, stack: string) => process.stderr.write(`\r\x1b[2Kplanning ${done + 1}/${total}: ${stack}`) : undefined;
+        const plan = await planFleet(dir, sorted, { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, waveOf, progress);
+        if (progress) process.stderr.write("\r\x1b[2K");
         // Scrubbed as a review is: a secret that reached a value (a token pasted into config) is never printed.
-        const text = a.format === "json" ? JSON.stringify(plan, null, 2) : a.format === "markdown" ? renderMarkdown(plan) : renderTable(plan, { details: a.details ?? !a.all });
+        const text = a.format === "json" ? JSON.stringify(plan, null, 2) : a.format === "markdown" ? renderMarkdown(plan) : renderTable(plan, { details: a.details ?? !a.all, color: wantsColor(process.stdout) });
         print(dir, text);
         exitCode = plan.ok ? 0 : 1;
       },

@@ -55,7 +55,6 @@ export interface StackPlan {
   /** Why something was not checked, and the like. */
   notes: string[];
   steps: StepPlan[];
-  /** `--from` after `--to`: what going back means, step by step (never run by unchain, so never ok). */
   /** A walk back (steps/reverse.ts): `blocked` names the step that cannot be undone, if it passes one. */
   reverse?: { from: PhaseNumber; to: PhaseNumber; text: string; stages: number; blocked?: string };
   ok: boolean;
@@ -186,11 +185,18 @@ export interface FleetPlan {
   durationMs: number;
 }
 
-export async function planFleet(dir: string, stacks: string[], opts: PlanOptions = {}, waveOf: (s: string) => string | undefined = () => undefined): Promise<FleetPlan> {
+export async function planFleet(
+  dir: string,
+  stacks: string[],
+  opts: PlanOptions = {},
+  waveOf: (s: string) => string | undefined = () => undefined,
+  onProgress?: (done: number, total: number, stack: string) => void,
+): Promise<FleetPlan> {
   const started = Date.now();
   const defaults = projectDefaults(dir);
   const out: StackPlan[] = [];
   for (const s of stacks) {
+    onProgress?.(out.length, stacks.length, s);
     const plan = await planStack(dir, s, opts, defaults);
     const wave = waveOf(s);
     out.push(wave ? { ...plan, wave } : plan);

@@ -6,6 +6,7 @@ import { show } from "../../live/readback";
 import { ENGINE_SIDE_PROPERTIES } from "../../steps/classify";
 import { describeViolation } from "../../steps/invariants";
 import { ResourceChange } from "./diff";
+import { fitToLimit, GITHUB_COMMENT_LIMIT } from "./fit";
 import { FleetPlan, StackPlan } from "./plan";
 
 type Obj = Record<string, unknown>;
@@ -160,12 +161,65 @@ function rows(plan: FleetPlan): Row[] {
 
 const HEADERS: Record<keyof Row, string> = { stack: "STACK", wave: "WAVE", at: "AT", step: "STEP", create: "CREATE", update: "UPDATE", delete: "DELETE", replace: "REPLACE", gate: "GATE", invariants: "INVARIANTS", imports: "IMPORTS" };
 
-export function renderTable(plan: FleetPlan, opts: { details: boolean }): string {
+/**
+ * The fleet in a few lines, before any table: where the stacks stand, how many steps the plan has
+ * and how many pass, and which fail.
+ */
+export function rollup(plan: FleetPlan): string[] {
+  const n = plan.stacks.length;
+  const at = new Map<string, number>();
+  for (const s of plan.stacks) {
+    const k = s.currentPhase === undefined ? "unknown" : String(s.currentPhase);
+    at.set(k, (at.get(k) ?? 0) + 1);
+  }
+  const where = [...at].sort(([a], [b]) => a.localeCompare(b)).map(([k, c]) => (k === "unknown" ? `${c} unreadable` : `${c} at phase ${k}`));
+  const steps = plan.stacks.flatMap((s) => s.steps.map((st) => ({ stack: s.stack, st })));
+  const failing = steps.filter((x) => x.st.gate !== "pass");
+  const config = plan.stacks.filter((s) => s.problems.length).map((s) => s.stack);
+  const broken = plan.stacks.filter((s) => !s.problems.length && s.violations.length).map((s) => s.stack);
+  const imports = plan.stacks.filter((s) => importCount(s)).map((s) => s.stack);
+  const back = plan.stacks.filter((s) => s.reverse).length;
+  const list = (xs: string[]) => `${xs.slice(0, 5).join(", ")}${xs.length > 5 ? `, … (${xs.length})` : ""}`;
+  const lines = [`${n} stack${n === 1 ? "" : "s"}: ${where.join(", ")}; ${steps.length} step${steps.length === 1 ? "" : "s"}, ${failing.length ? `${steps.length - failing.length} pass, ${failing.length} FAIL (${list(failing.map((x) => `${x.stack} ${x.st.from}→${x.st.to}`))})` : "all pass"}${back ? `; ${back} going back` : ""}.`];
+  if (config.length) lines.push(`Config problems: ${list(config)}.`);
+  if (broken.length) lines.push(`Invariants broken: ${list(broken)}.`);
+  if (imports.length) lines.push(`Imports that would fail: ${list(imports)}.`);
+  return lines;
+}
+
+const ANSI = { green: "\x1b[32m", red: "\x1b[31m", yellow: "\x1b[33m", cyan: "\x1b[36m", bold: "\x1b[1m", reset: "\x1b[0m" };
+
+/** `+` green, `-` red, `~` yellow, `+-` and failures red: for a terminal that wants colour. */
+export function colorize(text: string): string {
+  const opColor: Record<string, string> = { "+": ANSI.green, "=": ANSI.cyan, "~": ANSI.yellow, "-": ANSI.red, "+-": ANSI.red };
+  return text
+    .split("\n")
+    .map((l) => {
+      const m = /^(\s*)(\+-|\+|=|~|-) (create |import |update |delete |replace)(.*)$/.exec(l);
+      if (m) return `${m[1]}${opColor[m[2]]}${m[2]} ${m[3]}${ANSI.reset}${m[4].replace("✗ NOT ALLOWED", `${ANSI.red}${ANSI.bold}✗ NOT ALLOWED${ANSI.reset}`)}`;
+      return l.replace(/\b(FAIL|REFUSED|BROKEN|MISMATCH|CONFIG ERROR)\b/g, `${ANSI.red}${ANSI.bold}$1${ANSI.reset}`).replace(/^(\s*)(✗ .*)$/, `$1${ANSI.red}$2${ANSI.reset}`);
+    })
+    .join("\n");
+}
+
+/** Whether to colour output for this stream: a terminal, and NO_COLOR unset (no-color.org); FORCE_COLOR forces it. */
+export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0") return true;
+  return stream.isTTY === true && env.TERM !== "dumb";
+}
+
+export function renderTable(plan: FleetPlan, opts: { details: boolean; color?: boolean }): string {
+  const text = renderTablePlain(plan, opts);
+  return opts.color ? colorize(text) : text;
+}
+
+function renderTablePlain(plan: FleetPlan, opts: { details: boolean }): string {
   const r = rows(plan);
   const cols = Object.keys(HEADERS) as Array<keyof Row>;
   const width = Object.fromEntries(cols.map((c) => [c, Math.max(HEADERS[c].length, ...r.map((x) => x[c].length))])) as Record<keyof Row, number>;
   const line = (x: Record<keyof Row, string>) => cols.map((c) => x[c].padEnd(width[c])).join("  ").trimEnd();
-  const out: string[] = [line(HEADERS), ...r.map(line), ""];
+  const out: string[] = [...rollup(plan), "", line(HEADERS), ...r.map(line), ""];
   for (const s of plan.stacks) {
     const failing = !s.ok;
     if (!opts.details && !failing) continue;
@@ -188,19 +242,26 @@ export function renderTable(plan: FleetPlan, opts: { details: boolean }): string
   return out.join("\n");
 }
 
-export function renderMarkdown(plan: FleetPlan): string {
+/**
+ * The plan for a pull request: the roll-up and the table, then each stack's detail in a folded
+ * section; trimmed to fit a GitHub comment (the largest passing details folded away first, then the
+ * largest of any), with a note and the command that shows the rest.
+ */
+export function renderMarkdown(plan: FleetPlan, limit = GITHUB_COMMENT_LIMIT): string {
   const r = rows(plan);
   const cols = Object.keys(HEADERS) as Array<keyof Row>;
-  const out = [
+  const head = [
     "## unchain plan",
+    "",
+    ...rollup(plan),
     "",
     `| ${cols.map((c) => HEADERS[c]).join(" | ")} |`,
     `| ${cols.map(() => "---").join(" | ")} |`,
     ...r.map((x) => `| ${cols.map((c) => x[c].replace(/\|/g, "\\|")).join(" | ")} |`),
     "",
   ];
-  for (const s of plan.stacks) {
-    out.push(`<details${s.ok ? "" : " open"}><summary><b>${s.stack}</b> — phase ${s.currentPhase ?? "?"} — ${stackStatus(s)}</summary>`, "", "```");
+  const detail = (s: StackPlan): string[] => {
+    const out: string[] = [];
     for (const p of s.problems) out.push(`${p.key}: ${p.message}`, `  fix: ${p.fix}`);
     for (const v of s.violations) out.push(describeViolation(v));
     out.push(...importLines(s, ""));
@@ -210,7 +271,20 @@ export function renderMarkdown(plan: FleetPlan): string {
       for (const c of st.changes) out.push(...changeLines(c, c.inputs, "  "));
       if (st.unprotected.length) out.push(`  protection lifted (the next phase removes them): ${st.unprotected.join(", ")}`);
     }
-    out.push("```", "", "</details>", "");
-  }
-  return out.join("\n");
+    return out;
+  };
+  const bodies = new Map(plan.stacks.map((s) => [s.stack, detail(s)]));
+  const section = (s: StackPlan, folded: boolean): string[] => [
+    `<details${s.ok ? "" : " open"}><summary><b>${s.stack}</b> — phase ${s.currentPhase ?? "?"} — ${stackStatus(s)}</summary>`,
+    "",
+    ...(folded ? [`_Detail trimmed to fit a GitHub comment: \`unchain plan -s ${s.stack}${s.steps[0] ? ` --from ${s.steps[0].from}` : ""}\` shows it._`] : ["```", ...bodies.get(s.stack)!, "```"]),
+    "",
+    "</details>",
+    "",
+  ];
+  const build = (folded: ReadonlySet<string>) =>
+    [...head, ...(folded.size ? [`> The detail of ${folded.size} stack${folded.size === 1 ? "" : "s"} was trimmed to fit a GitHub comment (${limit.toLocaleString("en")} characters).`, ""] : []), ...plan.stacks.flatMap((s) => section(s, folded.has(s.stack)))].join("\n");
+  // Passing stacks fold first, the largest first; failing ones only if that is not enough.
+  const sizes = plan.stacks.map((s) => [s.stack, bodies.get(s.stack)!.join("\n").length * (s.ok ? 1000 : 1)] as const);
+  return fitToLimit(build, sizes, limit);
 }

@@ -9,6 +9,7 @@
  * trimmed to fit 65,536 characters while keeping every stack's summary line. Nothing secret is
  * printed: the text is scrubbed of every secret the process can know of.
  */
+import { fitToLimit, GITHUB_COMMENT_LIMIT } from "../plan/fit";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -24,7 +25,7 @@ import { changeLines } from "../plan/report";
 import { planStack, StackPlan } from "../plan/plan";
 
 export const COMMENT_MARKER = "<!-- unchain-review -->";
-export const GITHUB_COMMENT_LIMIT = 65_536;
+export { GITHUB_COMMENT_LIMIT } from "../plan/fit";
 
 export interface StackReview {
   stack: string;
@@ -250,18 +251,12 @@ export function renderReview(review: Review, opts: { limit?: number; secrets?: s
     "",
   ].join("\n");
   const bodies = new Map(review.stacks.map((s) => [s.stack, detail(s)]));
-  const build = (trimmedNote: string) => redact([head, trimmedNote, ...review.stacks.map((s) => section(s, bodies.get(s.stack)))].join("\n"), opts.secrets ?? []);
-  let text = build("");
   // Too long for a comment: fold away the longest details first; every summary line stays.
-  const bySize = [...review.stacks].sort((a, b) => bodies.get(b.stack)!.join("\n").length - bodies.get(a.stack)!.join("\n").length);
-  let trimmed = 0;
-  for (const s of bySize) {
-    if (text.length <= limit) break;
-    bodies.delete(s.stack);
-    trimmed++;
-    text = build(`> The detail of ${trimmed} stack${trimmed === 1 ? "" : "s"} was trimmed to fit a GitHub comment; the full review is in the workflow's artifact.\n`);
-  }
-  return text;
+  const build = (folded: ReadonlySet<string>) => {
+    const note = folded.size ? `> The detail of ${folded.size} stack${folded.size === 1 ? "" : "s"} was trimmed to fit a GitHub comment; the full review is in the workflow's artifact.\n` : "";
+    return redact([head, note, ...review.stacks.map((s) => section(s, folded.has(s.stack) ? undefined : bodies.get(s.stack)))].join("\n"), opts.secrets ?? []);
+  };
+  return fitToLimit(build, [...bodies].map(([k, b]) => [k, b.join("\n").length] as const), limit);
 }
 
 export function reviewJson(review: Review, markdown: string, secrets: string[]): string {
