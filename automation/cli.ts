@@ -1,13 +1,13 @@
 /**
- * The `unchain` command. Exit codes: 0 all good; 1 a problem (bad config, a broken invariant, a
- * change the phase does not call for, a stack that failed); 2 the command was used wrongly; 3 a run
- * stopped before the target (pause switch); 4 stacks held by another run or a Pulumi lock.
+ * The `unchain` command. Exit codes: EXIT_CODES below, the one table (the README's and `--help`'s).
+ * With --json every command's output, and a preflight error, is a JSON document with schemaVersion
+ * and command (README: Machine output).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import yargs from "yargs";
 import { listStacks } from "../config/load";
-import { UserError } from "../config/problems";
+import { ConfigError, EnvironmentError, UserError } from "../config/problems";
 import { findProjectDir } from "../config/project";
 import { closest } from "../config/validate";
 import { projectWaves } from "../config/waves";
@@ -38,6 +38,54 @@ function print(dir: string, text: string): void {
 }
 
 class UsageError extends Error {}
+
+/** The exit codes, in the README's table and the `--help` epilogue (a test holds the three together). */
+export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
+  [0, "ok"],
+  [1, "a plan, gate, invariant or health check failed, or a stack was refused"],
+  [2, "usage: bad flags, arguments or selection, or a config file to fix"],
+  [3, "stopped before the target: the pause switch, or a wave stopped"],
+  [4, "locked: another run or a Pulumi lock holds a stack"],
+  [5, "environment: passphrase, pulumi CLI, backend, kube context or AWS credentials"],
+  [70, "a bug in unchain: please report it with the output"],
+];
+export const EXIT = { ok: 0, failed: 1, usage: 2, stopped: 3, locked: 4, environment: 5, internal: 70 } as const;
+
+/** The version of every JSON document unchain prints; it changes only when a change is incompatible. */
+export const SCHEMA_VERSION = 1;
+
+/** A command's JSON document: schemaVersion and command first, then its own fields. */
+function jsonDoc(command: string, body: object): string {
+  return JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, ...body }, null, 2);
+}
+
+type ErrorKind = "usage" | "config" | "environment" | "internal";
+
+/** How a thrown error ends the run: its kind and exit code; undefined for a bug (not the user's to fix). */
+function classify(e: unknown): { kind: ErrorKind; exitCode: number } | undefined {
+  if (e instanceof UsageError) return { kind: "usage", exitCode: EXIT.usage };
+  if (e instanceof EnvironmentError) return { kind: "environment", exitCode: EXIT.environment };
+  if (e instanceof ConfigError) return { kind: "config", exitCode: EXIT.usage };
+  if (e instanceof UserError) return { kind: "usage", exitCode: EXIT.usage };
+  return undefined;
+}
+
+const COMMANDS = ["plan", "adopt", "status", "preview", "advance", "check", "drain", "review", "pause", "unpause"];
+
+/** What the command line asked for, read before (or without) yargs: for an error that ends the run early. */
+function invocation(argv: string[]): { command: string; json: boolean } {
+  const command = argv.find((a) => COMMANDS.includes(a)) ?? "unchain";
+  const i = argv.findIndex((a) => a === "--format" || a.startsWith("--format="));
+  const formatJson = i >= 0 && (argv[i] === "--format=json" || argv[i + 1] === "json");
+  return { command, json: formatJson || argv.some((a) => a === "--json" || a === "--json=true") };
+}
+
+/** `review --json <file>`, the old form: --json is a switch now. */
+function legacyJsonPath(argv: string[]): string | undefined {
+  if (!argv.includes("review")) return undefined;
+  const next = argv[argv.indexOf("--json") + 1];
+  return argv.includes("--json") && next !== undefined && !next.startsWith("-") && next !== "true" && next !== "false" ? next : undefined;
+}
 
 /** The cluster, region and credentials a stack file names, to read its cluster again. */
 function requestFromStack(dir: string, stack: string): AdoptRequest {
@@ -117,7 +165,7 @@ function packageVersion(): string {
 }
 
 /** Every option name the CLI knows, for "did you mean" on an unknown one. */
-const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "skip-subnet-check", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "rollback", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "help", "version", "cwd"];
+const KNOWN_OPTIONS = ["stack", "all", "from", "to", "format", "details", "wave", "concurrency", "json", "yes", "phase", "before", "kubeconfig", "context", "role", "force", "delete-emptydir-data", "skip-subnet-check", "undo", "nodes-at-once", "timeout", "drain", "drain-timeout", "skip-health-gates", "rollback", "cancel-stale-locks", "out-of-order", "reason", "cluster", "region", "profile", "role-arn", "clusters", "operator-role-arn", "write", "dry-run", "changed-since", "live", "json-out", "help", "version", "cwd"];
 
 /** yargs' "Unknown argument: stak" with the nearest known option. */
 function withSuggestion(msg: string): string {
@@ -182,7 +230,7 @@ function selection<T>(y: yargs.Argv<T>) {
     .option("all", { type: "boolean", describe: "Every wave, in order" })
     .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks (alone: the odd cluster, in its wave's order); -s a,b works too", coerce: stackList })
     .option("concurrency", { type: "number", describe: "Stacks at once, instead of each wave's own" })
-    .option("json", { type: "boolean", describe: "JSON lines (events, then a summary) instead of the progress display" })
+    .option("json", { type: "boolean", describe: "JSON lines (events, then a summary) instead of the progress display (README: Machine output)" })
     .option("program", { type: "string", hidden: true, describe: "A module exporting `program`, run instead of unchain's (tests)" })
     .check((a) => {
       if (!a.wave && !a.all && !a.stack) throw new UsageError("say which stacks: --wave <name>, --all or --stack <name>");
@@ -226,16 +274,19 @@ export async function main(argv: string[]): Promise<number> {
           .option("all", { type: "boolean", describe: "Every stack of the project" })
           .option("from", { type: "number", describe: "First phase (default: each stack's current phase)" })
           .option("to", { type: "number", describe: "Last phase (default: 6)" })
-          .option("format", { choices: ["table", "markdown", "json"] as const, default: "table" as const })
+          .option("format", { choices: ["table", "markdown", "json"] as const, default: "table" as const, describe: "table or markdown (json: deprecated, use --json)" })
+          .option("json", { type: "boolean", describe: "The plan as JSON (README: Machine output)" })
           .option("details", { type: "boolean", describe: "Show every change (default: with --stack, or where a stack has problems)" })
           .check((a) => {
             if (!a.all && !a.stack) throw new UsageError("say which stacks: --stack <name> or --all");
             if (a.all && a.stack) throw new UsageError("--stack and --all exclude each other");
+            if (a.json && a.format === "markdown") throw new UsageError("--json and --format markdown exclude each other");
             return true;
           })
           .example("$0 plan --all", "the whole fleet from where each stack is now")
           .example("$0 plan -s prod-eu-central-1 --from 0", "one cluster's whole walk, every change")
-          .example("$0 plan --all --format markdown > plan.md", "for a pull request"),
+          .example("$0 plan --all --format markdown > plan.md", "for a pull request")
+          .example("$0 plan --all --json", "machine-readable"),
       async (a) => {
         const dir = projectDir(a.cwd);
         const known = listStacks(dir);
@@ -252,7 +303,8 @@ export async function main(argv: string[]): Promise<number> {
         const plan = await planFleet(dir, sorted, { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, waveOf, progress);
         if (progress) process.stderr.write("\r\x1b[2K");
         // Scrubbed as a review is: a secret that reached a value (a token pasted into config) is never printed.
-        const text = a.format === "json" ? JSON.stringify(plan, null, 2) : a.format === "markdown" ? renderMarkdown(plan) : renderTable(plan, { details: a.details ?? !a.all, color: wantsColor(process.stdout) });
+        if (a.format === "json") process.stderr.write("unchain: plan --format json is deprecated; use plan --json (the same document)\n");
+        const text = a.json || a.format === "json" ? jsonDoc("plan", plan) : a.format === "markdown" ? renderMarkdown(plan) : renderTable(plan, { details: a.details ?? !a.all, color: wantsColor(process.stdout) });
         print(dir, text);
         exitCode = plan.ok ? 0 : 1;
       },
@@ -325,12 +377,12 @@ export async function main(argv: string[]): Promise<number> {
         y
           .option("stack", { alias: "s", type: "string", array: true, describe: "Only these stacks" })
           .option("wave", { alias: "w", type: "string", array: true, describe: "Only the stacks of these waves" })
-          .option("json", { type: "boolean", describe: "JSON instead of a table" }),
+          .option("json", { type: "boolean", describe: "JSON instead of a table (README: Machine output)" }),
       async (a) => {
         const dir = projectDir(a.cwd);
         const { backend, stacks: rows } = await stackStatus(dir, { ...(a.stack ? { stacks: a.stack as string[] } : {}), ...(a.wave ? { waves: a.wave as string[] } : {}) });
         const pause = await pauseState(storesOf(driverEnvironment(dir, process.env, { passphrase: false, cli: false })).store);
-        print(dir, a.json ? JSON.stringify({ backend, paused: pause ?? null, stacks: rows }, null, 2) : renderStatus(rows, pause ? describePause(pause) : undefined, backend));
+        print(dir, a.json ? jsonDoc("status", { backend, paused: pause ?? null, stacks: rows }) : renderStatus(rows, pause ? describePause(pause) : undefined, backend));
       },
     )
     .command(
@@ -401,7 +453,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("before", { type: "number", describe: "Instead: the gate before this phase's up (the previous phase settled, plus its own checks)" })
           .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config)" })
           .option("context", { type: "string", describe: "Context (default: unchain:cluster.kubeContext, else one named after the cluster)" })
-          .option("json", { type: "boolean" })
+          .option("json", { type: "boolean", describe: "The gate's results as JSON (README: Machine output)" })
           .example("$0 check -s prod-eu-west-1", "is the cluster settled in its applied phase?")
           .example("$0 check -s prod-eu-west-1 --before 2", "may phase 2 start? (includes PDBs that would block the drain)"),
       async (a) => {
@@ -418,7 +470,7 @@ export async function main(argv: string[]): Promise<number> {
         const kc = kubeConfigFor(stack, config, kubeAccess(a));
         const run = before !== undefined ? await runHealthGate(kc, config, before, "before") : await runHealthGate(kc, config, phase!, "after");
         const title = before !== undefined ? `health gate before phase ${before}` : `health gate after phase ${phase}`;
-        print(dir, a.json ? JSON.stringify({ stack, gate: title, passed: run.passed, results: run.results }, null, 2) : `${stack}: ${title}: ${run.passed ? "passed" : "FAILED"}\n${run.text}`);
+        print(dir, a.json ? jsonDoc("check", { stack, gate: title, passed: run.passed, results: run.results }) : `${stack}: ${title}: ${run.passed ? "passed" : "FAILED"}\n${run.text}`);
         exitCode = run.passed ? 0 : 1;
       },
     )
@@ -436,8 +488,9 @@ export async function main(argv: string[]): Promise<number> {
           .option("delete-emptydir-data", { type: "boolean", default: false, describe: "Also evict pods with emptyDir volumes, whose data is deleted (as kubectl drain)" })
           .option("skip-subnet-check", { type: "boolean", default: false, describe: "Do not count the free IP addresses of the open pools' subnets (EC2 DescribeSubnets, needs ec2:DescribeSubnets) before evicting" })
           .option("undo", { type: "boolean", default: false, describe: "Uncordon the nodes of the role instead (the way back from a drain)" })
-          .option("kubeconfig", { type: "string" })
-          .option("context", { type: "string" })
+          .option("kubeconfig", { type: "string", describe: "Kubeconfig file (default: KUBECONFIG, else ~/.kube/config)" })
+          .option("context", { type: "string", describe: "Context (default: unchain:cluster.kubeContext, else one named after the cluster)" })
+          .option("json", { type: "boolean", describe: "What was (or would be) done, as JSON (README: Machine output)" })
           .example("$0 drain -s prod-eu-west-1 --role both", "what draining the chained pools would do")
           .example("$0 drain -s prod-eu-west-1 --role both --yes", "drain them")
           .example("$0 drain -s prod-eu-west-1 --role both --undo", "put them back in service"),
@@ -447,22 +500,28 @@ export async function main(argv: string[]): Promise<number> {
         const kc = kubeConfigFor(a.stack, config, kubeAccess(a));
         const role = a.role === "aws" ? "aws" : a.role === "cilium" ? "cilium" : "chained";
         if (!Number.isInteger(a["nodes-at-once"]) || a["nodes-at-once"] < 1) throw new UsageError("--nodes-at-once must be an integer >= 1");
+        // With --json the lines are gathered into the document instead of printed as they come.
+        const lines: string[] = [];
+        const say = (l: string) => (a.json ? lines.push(l) : print(dir, l));
+        const base = { stack: a.stack, role, dryRun: !a.yes && !a.undo, undo: a.undo };
         if (a.undo) {
-          const back = await uncordonRole(kc, role, (l) => print(dir, l));
-          print(dir, back.length ? `uncordoned ${back.length} node(s) of the ${role} pools` : `no cordoned node in the ${role} pools`);
+          const back = await uncordonRole(kc, role, say);
+          const message = back.length ? `uncordoned ${back.length} node(s) of the ${role} pools` : `no cordoned node in the ${role} pools`;
+          if (a.json) print(dir, jsonDoc("drain", { ...base, ok: true, uncordoned: back, message, lines }));
+          else print(dir, message);
           return;
         }
-        const r = await drainRole(kc, { role, apply: a.yes, force: a.force, deleteEmptyDirData: a["delete-emptydir-data"], subnets: subnetCheckFor(config, a["skip-subnet-check"]), nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say: (l) => print(dir, l) });
+        const r = await drainRole(kc, { role, apply: a.yes, force: a.force, deleteEmptyDirData: a["delete-emptydir-data"], subnets: subnetCheckFor(config, a["skip-subnet-check"]), nodesAtOnce: a["nodes-at-once"], perNodeTimeoutMs: a.timeout * 1000, say });
         // No node of the role where the stack's phase has pools of it: the wrong cluster, or nodes that never joined.
         const expected = desiredState(config, config.phase).pools.filter((p) => p.role === role).reduce((n, p) => n + p.size.desired, 0);
-        if (r.ok && r.nodes.length === 0 && expected > 0) {
-          print(dir, r.message);
-          print(dir, `but phase ${config.phase} of ${a.stack} has ${role} pools of ${expected} node(s): is this its cluster? Nothing was drained.`);
-          exitCode = 1;
+        const wrongCluster = r.ok && r.nodes.length === 0 && expected > 0 ? `but phase ${config.phase} of ${a.stack} has ${role} pools of ${expected} node(s): is this its cluster? Nothing was drained.` : undefined;
+        exitCode = r.ok && !wrongCluster ? 0 : 1;
+        if (a.json) {
+          print(dir, jsonDoc("drain", { ...base, ok: exitCode === 0, nodes: r.nodes, drained: r.drained, ...(r.stoppedAt ? { stoppedAt: r.stoppedAt } : {}), message: wrongCluster ? `${r.message}; ${wrongCluster}` : r.message, lines }));
           return;
         }
         print(dir, r.message);
-        exitCode = r.ok ? 0 : 1;
+        if (wrongCluster) print(dir, wrongCluster);
       },
     )
     .command(
@@ -472,12 +531,14 @@ export async function main(argv: string[]): Promise<number> {
         y
           .option("changed-since", { type: "string", describe: "Git ref the change is against (e.g. origin/main): review the stacks it touches" })
           .option("stacks", { alias: ["s", "stack"], type: "string", array: true, describe: "Review these stacks (default: every stack, or those --changed-since touches)" })
-          .option("out", { type: "string", describe: "Write the Markdown here (default: standard output)" })
-          .option("json", { type: "string", describe: "Also write the JSON form here" })
+          .option("out", { type: "string", describe: "Write the Markdown here (default: standard output, unless --json)" })
+          .option("json", { type: "boolean", describe: "The JSON form on standard output instead of the Markdown (README: Machine output)" })
+          .option("json-out", { type: "string", describe: "Also write the JSON form to this file" })
           .option("live", { type: "boolean", default: false, describe: "Also preview each stack's phase for real through the driver (needs credentials, a backend, the passphrase)" })
           .option("limit", { type: "number", default: 65536, describe: "Largest Markdown, in characters (a GitHub comment holds 65,536)" })
           .option("program", { type: "string", hidden: true })
-          .example("$0 review --changed-since origin/main --out review.md --json review.json", "what a pull request does, per cluster"),
+          .example("$0 review --changed-since origin/main --out review.md --json-out review.json", "what a pull request does, per cluster")
+          .example("$0 review -s prod-eu-west-1 --json", "machine-readable, on standard output"),
       async (a) => {
         const dir = projectDir(a.cwd);
         const known = listStacks(dir);
@@ -497,9 +558,11 @@ export async function main(argv: string[]): Promise<number> {
         });
         const secrets = knownSecrets(process.env, dir);
         const md = renderReview(review, { limit: a.limit, secrets });
+        const json = () => jsonDoc("review", JSON.parse(reviewJson(review, md, secrets)) as object);
         if (a.out) fs.writeFileSync(a.out, md + "\n");
-        else process.stdout.write(md + "\n");
-        if (a.json) fs.writeFileSync(a.json, reviewJson(review, md, secrets) + "\n");
+        else if (!a.json) process.stdout.write(md + "\n");
+        if (a["json-out"]) fs.writeFileSync(a["json-out"], json() + "\n");
+        if (a.json) process.stdout.write(json() + "\n");
         exitCode = review.ok ? 0 : 1;
       },
     )
@@ -528,6 +591,7 @@ export async function main(argv: string[]): Promise<number> {
         print(project, was ? `unpaused (${describePause(was).split(";")[0]}). Run the same advance again to go on.` : "was not paused.");
       },
     )
+    .epilogue(`Exit codes:\n${EXIT_CODES.map(([c, m]) => `  ${String(c).padEnd(3)} ${m}`).join("\n")}\nWith --json, output and errors are JSON documents (README: Machine output).`)
     .demandCommand(1, "say what to do, e.g. unchain plan --all")
     .recommendCommands()
     .strict()
@@ -540,20 +604,21 @@ export async function main(argv: string[]): Promise<number> {
       // Validation messages and our own errors are the user's to fix; anything else is a bug.
       // yargs wraps what an option's coerce throws in its own YError.
       if (err && err.name !== "YError") throw err;
+      const legacy = legacyJsonPath(argv);
+      if (legacy) throw new UsageError(`review --json is a switch now (the JSON on standard output); to write it to a file: --json-out ${legacy}`);
       throw new UsageError(withSuggestion(err?.message ?? msg));
     });
   try {
     await parser.parseAsync();
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`unchain: ${e.message}\nRun unchain --help for usage.\n`);
-      return 2;
-    }
-    if (e instanceof UserError) {
-      process.stderr.write(`unchain: ${e.message}\n`);
-      return e.name === "ConfigError" ? 1 : 2;
-    }
-    throw e;
+    const how = classify(e);
+    const asked = invocation(argv);
+    // With --json, the error is a JSON document on standard output too; the words stay on standard error.
+    const message = e instanceof Error ? e.message : String(e);
+    if (asked.json) process.stdout.write(jsonDoc(asked.command, { error: { kind: how?.kind ?? "internal", message, exitCode: how?.exitCode ?? EXIT.internal } }) + "\n");
+    if (!how) throw e;
+    process.stderr.write(`unchain: ${message}\n${how.kind === "usage" && e instanceof UsageError ? "Run unchain --help for usage.\n" : ""}`);
+    return how.exitCode;
   }
   return exitCode;
 }

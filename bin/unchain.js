@@ -18,7 +18,7 @@ cli.main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`unchain: internal error: ${err && err.stack ? err.stack : err}\nPlease report this with the command you ran.\n`);
+    process.stderr.write(`unchain: internal error (a bug in unchain): ${err && err.stack ? err.stack : err}\nPlease report it with the command you ran and this output.\n`);
     process.exitCode = 70;
   },
 );

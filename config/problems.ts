@@ -19,6 +19,18 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A user-caused error about the environment the command runs in, not its arguments or config files:
+ * no passphrase, no pulumi CLI, no backend declared, no kube context, an API server or AWS that
+ * cannot be reached or refuses the credentials. Exit code 5 (see EXIT in automation/cli.ts).
+ */
+export class EnvironmentError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = "EnvironmentError";
+  }
+}
+
 export class ConfigError extends UserError {
   constructor(
     readonly stack: string,

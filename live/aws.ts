@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 // The SDK warns on Node 20 that versions published after January 2027 will need Node 22: nothing a user of
 // unchain can act on (unchain pins its SDK version and supports Node 20); say so once in the README instead.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-import { UserError } from "../config/problems";
+import { EnvironmentError, UserError } from "../config/problems";
 import { EksTaintEffect, LiveAddon, LiveCluster, LiveLaunchTemplate, LiveNodeGroup, LiveSubnet } from "./snapshot";
 
 export interface AwsTarget {
@@ -84,13 +84,13 @@ export function awsError(e: unknown, t: AwsTarget, action: string, use: AwsUse =
     return new UserError(`${what}: not found (${err.message}). Check the cluster name and region, and that the credentials are for the account that holds the cluster.`);
   const otherwise = use.otherwise ? ` ${use.otherwise}` : "";
   if (name === "AccessDeniedException" || name === "UnauthorizedOperation" || err.$metadata?.httpStatusCode === 403)
-    return new UserError(`${what}: access denied (${err.message}). ${use.command} needs ${use.permissions.slice(0, -1).join(", ")}${use.permissions.length > 1 ? " and " : ""}${use.permissions[use.permissions.length - 1]}.${otherwise}`);
+    return new EnvironmentError(`${what}: access denied (${err.message}). ${use.command} needs ${use.permissions.slice(0, -1).join(", ")}${use.permissions.length > 1 ? " and " : ""}${use.permissions[use.permissions.length - 1]}.${otherwise}`);
   if (/ExpiredToken|InvalidClientTokenId|UnrecognizedClient|SignatureDoesNotMatch|AuthFailure/.test(name))
-    return new UserError(`${what}: the credentials were refused (${name}: ${err.message}). Log in again (aws sso login${t.profile ? ` --profile ${t.profile}` : ""}) and run ${use.command} again.${otherwise}`);
+    return new EnvironmentError(`${what}: the credentials were refused (${name}: ${err.message}). Log in again (aws sso login${t.profile ? ` --profile ${t.profile}` : ""}) and run ${use.command} again.${otherwise}`);
   if (name === "CredentialsProviderError" || /Could not load credentials|Profile .* could not be found/.test(err.message ?? ""))
-    return new UserError(`${what}: no credentials (${err.message}). ${use.credentialsFrom}, or log in first.${otherwise}`);
+    return new EnvironmentError(`${what}: no credentials (${err.message}). ${use.credentialsFrom}, or log in first.${otherwise}`);
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET/.test(`${err.code ?? ""} ${err.message ?? ""}`))
-    return new UserError(`${what}: cannot reach AWS (${err.message}).${process.env.AWS_ENDPOINT_URL ? ` AWS_ENDPOINT_URL is ${process.env.AWS_ENDPOINT_URL}.` : ""}${otherwise}`);
+    return new EnvironmentError(`${what}: cannot reach AWS (${err.message}).${process.env.AWS_ENDPOINT_URL ? ` AWS_ENDPOINT_URL is ${process.env.AWS_ENDPOINT_URL}.` : ""}${otherwise}`);
   return new UserError(`${what}: ${name || "error"}: ${err.message ?? String(e)}${otherwise}`);
 }
 

@@ -19,10 +19,12 @@ const path = require("node:path");
 
 const EXIT_CODES = {
   0: ["ok", "no stack failed: each is at the target phase, or skipped for the reason given below."],
-  1: ["failed", "a stack failed or was refused by the preview gate, or the configuration is bad. No new stack and no later wave started; the failed phase is put back or resumable. Fix the cause, then run the workflow again with the same inputs."],
-  2: ["usage or environment", "the command or its environment is wrong (an unknown wave, a missing or empty passphrase, no backend). Nothing was changed."],
+  1: ["failed", "a stack failed or was refused by the preview gate or a health gate. No new stack and no later wave started; the failed phase is put back or resumable. Fix the cause, then run the workflow again with the same inputs."],
+  2: ["usage or config", "the command or a stack file is wrong (an unknown wave or stack, a configuration problem). Nothing was changed."],
   3: ["stopped (paused)", "the pause switch in the backend stopped the run before the target: running stacks finished their phase, nothing new started. `npx unchain unpause`, then run the workflow again with the same inputs to go on."],
   4: ["locked", "another run (an operator, another workflow) or a Pulumi lock holds a stack of this run, so no stack was touched. See the holder below; wait for that run, or clear a stale lock by hand (`--cancel-stale-locks`) once you know it is dead."],
+  5: ["environment", "the runner's environment is wrong (a missing or empty passphrase, no pulumi CLI, no backend declared or reachable, no kube context or access, no AWS credentials). Nothing was changed."],
+  70: ["bug", "a bug in unchain: please report it with the job log."],
 };
 
 const ICONS = { succeeded: "✅", previewed: "✅", skipped: "⏭️", refused: "⛔", failed: "❌", locked: "🔒", stopped: "⏸️", "not-started": "⏸️" };

@@ -60,7 +60,8 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
     try {
       withEndpoint("https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com");
       const other = await check(api.kubeconfigFile);
-      expect(other.code, other.stdout + other.stderr).to.equal(2);
+      // The kubeconfig, not the command, is wrong: an environment problem, exit 5.
+      expect(other.code, other.stdout + other.stderr).to.equal(5);
       expect(other.stderr).to.contain(`context test points at ${api.kubeconfig.getCurrentCluster()!.server}, but the stack's cluster e1 has the endpoint https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com: that is another cluster`);
       withEndpoint(`${api.kubeconfig.getCurrentCluster()!.server}/`);
       const same = await check(api.kubeconfigFile);
@@ -77,11 +78,11 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
     expect(r.stdout).to.contain("no nodes in cilium pools (cni=cilium): nothing to drain");
   });
 
-  it("a stopped API server: a clear message with context, server and fix, exit 2, no stack trace", async () => {
+  it("a stopped API server: a clear message with context, server and fix, exit 5 (environment), no stack trace", async () => {
     const port = await freePort();
     const file = kubeconfig((k) => (k.clusters[0].cluster.server = `https://127.0.0.1:${port}`));
     for (const r of [await check(file), await drain(file)]) {
-      expect(r.code, r.stdout + r.stderr).to.equal(2);
+      expect(r.code, r.stdout + r.stderr).to.equal(5);
       expect(r.stderr).to.contain(`cannot reach the API server at context test (https://127.0.0.1:${port})`);
       expect(r.stderr).to.contain("Fix: check that this machine reaches the cluster endpoint");
       expect(r.stdout + r.stderr).to.not.match(STACK_FRAME);
@@ -104,7 +105,7 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
   it("a credential command that fails (an expired SSO session behind aws eks get-token): said so, with the fix", async () => {
     const file = kubeconfig((k) => (k.users[0].user = { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: "sh", args: ["-c", "echo 'The SSO session has expired' >&2; exit 255"], interactiveMode: "Never" } }));
     const r = await check(file);
-    expect(r.code, r.stdout + r.stderr).to.equal(2);
+    expect(r.code, r.stdout + r.stderr).to.equal(5); // the machine's credentials: environment
     expect(r.stderr, r.stderr).to.match(/health gate of e1: (the kubeconfig's credential command for context test .* failed|the API server at context test .* refused the credentials)/);
     expect(r.stdout + r.stderr).to.not.match(STACK_FRAME);
   });
@@ -117,7 +118,7 @@ describe("checks and drains that cannot be fooled or crash: the wrong cluster, n
     const file = kubeconfig((k) => (k.users[0].user = { token }));
 
     const refused = await check(file);
-    expect(refused.code, refused.stdout + refused.stderr).to.equal(2);
+    expect(refused.code, refused.stdout + refused.stderr).to.equal(5); // RBAC the user lacks: environment
     expect(refused.stderr).to.match(/User "system:serviceaccount:default:checker" cannot (get|list) resource "\w+"/);
     expect(refused.stderr).to.contain(`the ClusterRole in ${RBAC_FILE}`);
 

@@ -64,10 +64,10 @@ describe("unchain plan (as a process)", function () {
       expect(r.stdout + r.stderr).to.not.match(/\n\s+at .+\.js:\d+/);
     });
 
-    it("a YAML syntax error names the file and line", () => {
+    it("a YAML syntax error names the file and line; exit 2 (a config file to fix, nothing ran)", () => {
       fs.writeFileSync(path.join(dir, "Pulumi.syntax.yaml"), "config:\n  unchain:phase: [1\n");
       const r = run(["plan", "-s", "syntax", "-C", dir]);
-      expect(r.status).to.equal(1);
+      expect(r.status).to.equal(2);
       expect(r.stderr).to.include("Pulumi.syntax.yaml");
       expect(r.stderr).to.match(/line \d+/);
     });

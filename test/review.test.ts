@@ -143,7 +143,7 @@ describe("unchain review (pull request comments)", function () {
     const dir = repo(["staging-eu-west-1"], [{ name: "staging", stacks: ["staging-eu-west-1"] }]);
     const out = path.join(dir, "review.md");
     const json = path.join(dir, "review.json");
-    const r = review(dir, ["--out", out, "--json", json]);
+    const r = review(dir, ["--out", out, "--json-out", json]);
     expect(r.code, r.err).to.equal(0);
     const data = JSON.parse(fs.readFileSync(json, "utf8")) as { ok: boolean; stacks: Array<{ stack: string; from: number; to: number; counts: object }>; markdown: string };
     expect(data.ok).to.equal(true);
@@ -166,7 +166,7 @@ describe("unchain review (pull request comments)", function () {
       d.setIn(["config", "unchain:awsPoolTaintKey"], token);
       d.setIn(["config", "aws:secretKey"], { secure: "v1:c2VjcmV0Y2lwaGVydGV4dA==" });
     });
-    const r = review(dir, ["--changed-since", "HEAD", "--json", path.join(dir, "review.json")], { ...process.env, PULUMI_CONFIG_PASSPHRASE: passphrase, KUBECONFIG: kubeconfig });
+    const r = review(dir, ["--changed-since", "HEAD", "--json-out", path.join(dir, "review.json")], { ...process.env, PULUMI_CONFIG_PASSPHRASE: passphrase, KUBECONFIG: kubeconfig });
     expect(r.code).to.equal(1);
     const all = r.out + r.err + fs.readFileSync(path.join(dir, "review.json"), "utf8");
     expect(all).to.contain("[secret]");

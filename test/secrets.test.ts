@@ -119,18 +119,18 @@ describe("secrets as each stack says, through the CLI", function () {
     return p;
   }
 
-  it("a KMS stack runs without a passphrase; with a passphrase stack beside it the run is refused before anything, naming that stack (exit 2)", async () => {
+  it("a KMS stack runs without a passphrase; with a passphrase stack beside it the run is refused before anything, naming that stack (exit 5, environment)", async () => {
     const p = withKmsStack();
     const files = fs.readdirSync(p.dir).sort();
     const kms = await unchain(p, ["preview", "-s", "k1", "--phase", "0", "--json"], {});
     expect(kms.code, kms.stderr).to.equal(0);
     expect(kms.stderr).not.to.contain("passphrase");
     const both = await unchain(p, ["advance", "--all", "--to", "0", "--yes"], {});
-    expect(both.code).to.equal(2);
+    expect(both.code).to.equal(5); // no passphrase: the environment, not the command line
     expect(both.stderr).to.contain("stack p1 keeps its secrets with a passphrase").and.not.contain("k1");
     expect(both.stderr).not.to.match(/\n\s+at /);
     const empty = await unchain(p, ["advance", "-s", "p1", "--to", "0", "--yes"], { PULUMI_CONFIG_PASSPHRASE: "" });
-    expect(empty.code).to.equal(2);
+    expect(empty.code).to.equal(5);
     expect(empty.stderr).to.contain("PULUMI_CONFIG_PASSPHRASE is set but empty");
     // Nothing was created: no stack in the backend, the files as they were.
     expect(fs.existsSync(path.join(p.dir, ".pulumi", "stacks", "unchain", "p1.json"))).to.equal(false);

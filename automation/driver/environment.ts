@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
 import { parse } from "yaml";
 import { listStacks, parseYaml } from "../../config/load";
-import { UserError } from "../../config/problems";
+import { EnvironmentError, UserError } from "../../config/problems";
 import { stackFilePath } from "./stackFile";
 
 /** The pulumi version scripts/ensure-pulumi.sh builds when no CLI is installed. */
@@ -51,7 +51,7 @@ function isExecutable(file: string): boolean {
  */
 export function findPulumi(env: NodeJS.ProcessEnv = process.env): string {
   if (env.UNCHAIN_PULUMI) {
-    if (!isExecutable(env.UNCHAIN_PULUMI)) throw new UserError(`UNCHAIN_PULUMI=${env.UNCHAIN_PULUMI} is not an executable file`);
+    if (!isExecutable(env.UNCHAIN_PULUMI)) throw new EnvironmentError(`UNCHAIN_PULUMI=${env.UNCHAIN_PULUMI} is not an executable file`);
     return path.resolve(env.UNCHAIN_PULUMI);
   }
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {
@@ -60,7 +60,7 @@ export function findPulumi(env: NodeJS.ProcessEnv = process.env): string {
   const cache = env.UNCHAIN_CACHE ?? path.join(os.homedir(), ".cache", "unchain");
   const built = path.join(cache, "pulumi", env.UNCHAIN_PULUMI_VERSION ?? PINNED_PULUMI_VERSION, "bin", "pulumi");
   if (isExecutable(built)) return built;
-  throw new UserError(
+  throw new EnvironmentError(
     [
       "no pulumi CLI found.",
       "  Install it so that `pulumi` is on PATH (https://www.pulumi.com/docs/install/),",
@@ -147,16 +147,16 @@ export function passphraseFor(projectDir: string, stacks: string[], backendUrl: 
     try {
       text = fs.readFileSync(path.resolve(file), "utf8");
     } catch (e) {
-      throw new UserError(`PULUMI_CONFIG_PASSPHRASE_FILE=${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${which}. Point it at the file that holds the passphrase. Nothing was changed.`);
+      throw new EnvironmentError(`PULUMI_CONFIG_PASSPHRASE_FILE=${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${which}. Point it at the file that holds the passphrase. Nothing was changed.`);
     }
-    if (!text.trim()) throw new UserError(`PULUMI_CONFIG_PASSPHRASE_FILE=${file} is empty; ${which}. Write the passphrase into it. Nothing was changed.`);
+    if (!text.trim()) throw new EnvironmentError(`PULUMI_CONFIG_PASSPHRASE_FILE=${file} is empty; ${which}. Write the passphrase into it. Nothing was changed.`);
     return env.PULUMI_CONFIG_PASSPHRASE === "" ? { PULUMI_CONFIG_PASSPHRASE: text.trim() } : {};
   }
   if (env.PULUMI_CONFIG_PASSPHRASE === "")
-    throw new UserError(
+    throw new EnvironmentError(
       `PULUMI_CONFIG_PASSPHRASE is set but empty (what a CI workflow gets when its secret is not set); ${which}. Set PULUMI_CONFIG_PASSPHRASE to the passphrase, or PULUMI_CONFIG_PASSPHRASE_FILE to a file that holds it, and run again. Nothing was changed.`,
     );
-  throw new UserError(`${which}; set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE and run again. Nothing was changed.`);
+  throw new EnvironmentError(`${which}; set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE and run again. Nothing was changed.`);
 }
 
 /**
@@ -168,14 +168,14 @@ export function driverEnvironment(projectDir: string, env: NodeJS.ProcessEnv = p
   const declared = projectBackend(projectDir);
   const explicit = env.PULUMI_BACKEND_URL;
   if (!explicit && !declared)
-    throw new UserError(
+    throw new EnvironmentError(
       `${path.join(projectDir, "Pulumi.yaml")} declares no backend and PULUMI_BACKEND_URL is not set: pulumi by hand would use whatever backend its user is logged in to, and a cluster would get a second state. ` +
         `Declare the one backend in Pulumi.yaml (backend: {url: "s3://<bucket>/<prefix>?region=<region>"}, or {url: "file://."} for state in the project folder), then run again. Nothing was changed.`,
     );
   const raw = explicit || declared!;
   let backendPath = raw.startsWith("file://") ? raw.slice("file://".length).replace(/\?.*$/, "").replace(/^~(?=\/|$)/, os.homedir()) : undefined;
   if (backendPath !== undefined && !path.isAbsolute(backendPath)) {
-    if (explicit) throw new UserError(`PULUMI_BACKEND_URL=${raw} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
+    if (explicit) throw new EnvironmentError(`PULUMI_BACKEND_URL=${raw} is a relative file:// path; use an absolute one (file:///abs/path) so every stack, from any directory, finds the same state`);
     // pulumi resolves a relative file:// URL against its working directory: the project folder, where the driver runs it.
     backendPath = path.resolve(projectDir, backendPath);
   }
@@ -215,7 +215,7 @@ export function pulumiCommand(binary: string): Promise<PulumiCommand> {
   let c = commands.get(binary);
   if (!c) {
     // PulumiCommand wants the install root and runs <root>/bin/pulumi.
-    if (path.basename(path.dirname(binary)) !== "bin") throw new UserError(`${binary}: the pulumi CLI must sit in a folder named bin (…/bin/pulumi)`);
+    if (path.basename(path.dirname(binary)) !== "bin") throw new EnvironmentError(`${binary}: the pulumi CLI must sit in a folder named bin (…/bin/pulumi)`);
     c = PulumiCommand.get({ root: path.dirname(path.dirname(binary)) });
     c.catch(() => commands.delete(binary));
     commands.set(binary, c);

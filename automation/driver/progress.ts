@@ -21,7 +21,10 @@ export interface Reporter {
   finish(results: StackResult[], meta: RunMeta): void;
 }
 
-/** 0 every stack at the target (or previewed clean); 1 a failure or a refusal; 4 held by a lock; 3 stopped before the target (pause). */
+/**
+ * 0 every stack at the target (or previewed clean); 1 a failure or a refusal; 4 held by a lock; 3
+ * stopped before the target (pause). The whole table, with 2, 5 and 70: EXIT_CODES in automation/cli.ts.
+ */
 export function exitCodeOf(results: StackResult[]): number {
   const has = (...s: StackStatus[]) => results.some((r) => s.includes(r.status));
   if (has("failed", "refused")) return 1;
@@ -130,11 +133,15 @@ export function plainReporter(out: NodeJS.WritableStream): Reporter {
   };
 }
 
-export function jsonReporter(out: NodeJS.WritableStream): Reporter {
+/** The version of the JSON lines (as of every JSON document unchain prints; README: Machine output). */
+const SCHEMA_VERSION = 1;
+
+/** JSON lines: each a document with schemaVersion and the command (preview or advance), then the event. */
+export function jsonReporter(out: NodeJS.WritableStream, command?: string): Reporter {
   return {
-    sink: (e) => out.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + "\n"),
+    sink: (e) => out.write(JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...(command ? { command } : {}), time: new Date().toISOString(), ...e }) + "\n"),
     finish: (results, meta) =>
-      out.write(JSON.stringify({ type: "summary", command: meta.command, target: meta.target, dryRun: meta.dryRun, durationMs: Date.now() - meta.startedAt, exitCode: exitCodeOf(results), results }) + "\n"),
+      out.write(JSON.stringify({ schemaVersion: SCHEMA_VERSION, type: "summary", command: meta.command, target: meta.target, dryRun: meta.dryRun, durationMs: Date.now() - meta.startedAt, exitCode: exitCodeOf(results), results }) + "\n"),
   };
 }
 
@@ -213,8 +220,8 @@ export function liveReporter(out: NodeJS.WriteStream): Reporter {
   };
 }
 
-export function reporter(mode: OutputMode, out: NodeJS.WriteStream = process.stdout): Reporter {
-  if (mode === "json") return jsonReporter(out);
+export function reporter(mode: OutputMode, out: NodeJS.WriteStream = process.stdout, command?: string): Reporter {
+  if (mode === "json") return jsonReporter(out, command);
   if (mode === "live") return liveReporter(out);
   return plainReporter(out);
 }

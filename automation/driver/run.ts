@@ -78,7 +78,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
   const command = `unchain ${o.argv.join(" ")}`;
   const stores = storesOf(env);
   const audit = new AuditLog(stores.store, runId, env.operator);
-  const rep = reporter(o.output);
+  const rep = reporter(o.output, process.stdout, o.command);
   const ctx: RunContext = {
     env,
     program,

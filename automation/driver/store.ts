@@ -12,7 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { UserError } from "../../config/problems";
+import { EnvironmentError, UserError } from "../../config/problems";
 
 export interface StoredObject {
   body: string;
@@ -293,8 +293,8 @@ export class S3Store implements StateStore {
     const status = statusOf(e);
     const msg = e instanceof Error ? e.message : String(e);
     if (status === 403 || /credential|AccessDenied|Forbidden/i.test(msg))
-      return new UserError(`the driver's state in ${this.where} cannot be ${what}: ${msg}. It needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on that prefix, with the credentials pulumi uses for the backend.`);
-    return new UserError(`the driver's state in ${this.where} cannot be ${what}: ${msg}`);
+      return new EnvironmentError(`the driver's state in ${this.where} cannot be ${what}: ${msg}. It needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on that prefix, with the credentials pulumi uses for the backend.`);
+    return new EnvironmentError(`the driver's state in ${this.where} cannot be ${what}: ${msg}`);
   }
 
   async get(key: string): Promise<StoredObject | undefined> {

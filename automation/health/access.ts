@@ -6,7 +6,7 @@
  */
 import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { UserError } from "../../config/problems";
+import { EnvironmentError, UserError } from "../../config/problems";
 
 /** Where the RBAC the checks and drains need is, relative to the project. */
 export const RBAC_FILE = path.join("automation", "health", "rbac.yaml");
@@ -16,7 +16,7 @@ export function whereOf(kc: k8s.KubeConfig): { context: string; server: string }
   return { context: kc.getCurrentContext(), server: kc.getCurrentCluster()?.server ?? "(no server)" };
 }
 
-export class KubeAccessError extends UserError {
+export class KubeAccessError extends EnvironmentError {
   constructor(message: string) {
     super(message);
     this.name = "KubeAccessError";

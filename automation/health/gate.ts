@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { whereOf, withCluster } from "./access";
-import { UserError } from "../../config/problems";
+import { EnvironmentError, UserError } from "../../config/problems";
 import { ClusterConfig } from "../../config/types";
 import { desiredState, PhaseState } from "../../steps/desired";
 import { GateStep, PHASES, PhaseNumber } from "../../steps/phases";
@@ -37,12 +37,12 @@ export function kubeConfigFor(stack: string, config: ClusterConfig, access: Kube
     else kc.loadFromDefault();
   } catch (e) {
     const which = file ?? process.env.KUBECONFIG ?? "~/.kube/config";
-    throw new UserError(`stack ${stack}: cannot read the kubeconfig ${which}: ${(e as Error).message.split("\n")[0]}. Point --kubeconfig or KUBECONFIG at a readable file.`);
+    throw new EnvironmentError(`stack ${stack}: cannot read the kubeconfig ${which}: ${(e as Error).message.split("\n")[0]}. Point --kubeconfig or KUBECONFIG at a readable file.`);
   }
   const context = access.context ?? config.kubeContext ?? config.clusterName;
   if (!kc.getContextObject(context)) {
     const known = kc.getContexts().map((c) => c.name);
-    throw new UserError(
+    throw new EnvironmentError(
       `stack ${stack}: no context "${context}" in the kubeconfig${file ? ` ${file}` : ""} (contexts: ${known.join(", ") || "none"}). ` +
         `Run aws eks update-kubeconfig --name ${config.clusterName} --region ${config.region} --alias ${context}, or set unchain:cluster.kubeContext in Pulumi.${stack}.yaml, or pass --context.`,
     );
@@ -52,7 +52,7 @@ export function kubeConfigFor(stack: string, config: ClusterConfig, access: Kube
   const server = kc.getCurrentCluster()?.server;
   const norm = (u: string) => u.trim().toLowerCase().replace(/:443(?=\/|$)/, "").replace(/\/+$/, "");
   if (config.endpoint && server && norm(server) !== norm(config.endpoint))
-    throw new UserError(
+    throw new EnvironmentError(
       `stack ${stack}: context ${context} points at ${server}, but the stack's cluster ${config.clusterArn ?? config.clusterName} has the endpoint ${config.endpoint}: that is another cluster, and nothing was read. ` +
         `Use the context of ${config.clusterName} (aws eks update-kubeconfig --name ${config.clusterName} --region ${config.region} --alias ${context}), or run unchain adopt -s ${stack} if the cluster's endpoint changed.`,
     );
