@@ -23,7 +23,7 @@ import { subnetCheckFor } from "./health/subnets";
 import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
 import { OutputMode } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
-import { buildReview, knownSecrets, redact, renderReview, reviewJson, touchedStacks } from "./review/review";
+import { buildReview, knownSecrets, redact, renderReview, reviewContext, reviewJson, touchedStacks } from "./review/review";
 import type { AdoptRequest, AdoptResult } from "./adopt";
 import { loadStack } from "../config/load";
 import { parse as parseYaml } from "yaml";
@@ -557,7 +557,7 @@ export async function main(argv: string[]): Promise<number> {
           ...(a.live ? { live: livePreviewer(dir, a.program) } : {}),
         });
         const secrets = knownSecrets(process.env, dir);
-        const md = renderReview(review, { limit: a.limit, secrets });
+        const md = renderReview(review, { limit: a.limit, secrets, context: reviewContext() });
         const json = () => jsonDoc("review", JSON.parse(reviewJson(review, md, secrets)) as object);
         if (a.out) fs.writeFileSync(a.out, md + "\n");
         else if (!a.json) process.stdout.write(md + "\n");

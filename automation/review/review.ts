@@ -19,10 +19,10 @@ import { UserError } from "../../config/problems";
 import { loadWaves } from "../../config/waves";
 import { describeViolation } from "../../steps/invariants";
 import { describeReverse } from "../../steps/reverse";
-import { isPhaseNumber, LAST_PHASE, PhaseNumber } from "../../steps/phases";
+import { drainedBefore, isPhaseNumber, LAST_PHASE, PhaseNumber, PHASES } from "../../steps/phases";
 import { StackResult } from "../driver/events";
 import { changeLines } from "../plan/report";
-import { planStack, StackPlan } from "../plan/plan";
+import { planStack, StackPlan, StepPlan } from "../plan/plan";
 
 export const COMMENT_MARKER = "<!-- unchain-review -->";
 export { GITHUB_COMMENT_LIMIT } from "../plan/fit";
@@ -79,7 +79,9 @@ export function touchedStacks(dir: string, ref: string): { stacks: string[]; why
   for (const f of files.map((x) => (prefix && x.startsWith(prefix) ? x.slice(prefix.length) : x))) {
     const m = /^Pulumi\.(.+)\.ya?ml$/.exec(f);
     if (m && known.includes(m[1])) why.set(m[1], `${f} changed`);
-    else if (f === "waves.yaml" || f === "Pulumi.yaml" || /^(components|steps|config)\//.test(f) || f === "index.ts")
+    // The program and what it is built from: its code, the libraries it loads (a provider upgrade in
+    // package.json or the lockfile changes what every stack's resources read back), its compiler settings.
+    else if (["waves.yaml", "Pulumi.yaml", "index.ts", "package.json", "package-lock.json", "tsconfig.json"].includes(f) || /^(components|steps|config|live)\//.test(f))
       for (const s of known) if (!why.has(s)) why.set(s, `${f} changed`);
   }
   return { stacks: known.filter((s) => why.has(s)), why };
@@ -178,13 +180,31 @@ function detail(s: StackReview): string[] {
     );
   if (s.live) lines.push(`**Live preview** (pulumi preview through the driver): ${s.live.status} — ${s.live.summary}`, "");
   for (const st of s.plan.steps) {
-    lines.push(`**Step ${st.from} → ${st.to} (${st.title})**: ${st.summary} — gate ${st.gate === "pass" ? "pass" : "**FAIL**"}`, "", "```diff");
+    lines.push(`**Step ${st.from} → ${st.to} (${st.title})**: ${st.summary} — gate ${st.gate === "pass" ? "pass" : "**FAIL**"}`, "");
+    for (const w of stepWarnings(st)) lines.push(`- ${w}`);
+    if (stepWarnings(st).length) lines.push("");
+    lines.push("```diff");
     if (st.error) lines.push(`! program refused: ${st.error}`);
     if (!st.changes.length && !st.error) lines.push("  no changes");
     for (const c of st.changes) lines.push(...changeLines(c, c.inputs, ""));
     lines.push("```", "");
   }
+  if (!s.rollback && s.gate === "pass" && s.to > s.from) lines.push(`Next, once merged: \`unchain advance -s ${s.stack} --to ${s.to} --yes\`${s.plan.steps.some((st) => drainedBefore(PHASES[st.to]).length) ? " (add `--drain`, or drain first with `unchain drain`)" : ""}.`, "");
   return lines;
+}
+
+/** What a step does that cannot be taken back lightly: node groups it removes, pools it drains, nodes it adds. */
+export function stepWarnings(st: StepPlan): string[] {
+  const out: string[] = [];
+  const pools = st.changes.filter((c) => c.kind === "nodePool");
+  const removed = pools.filter((c) => c.op === "delete" || c.op === "replace");
+  const created = pools.filter((c) => c.op === "create");
+  const nodes = created.reduce((n, c) => n + Number(((c.inputs?.scalingConfig ?? {}) as { desiredSize?: unknown }).desiredSize ?? 0), 0);
+  for (const role of drainedBefore(PHASES[st.to])) out.push(`⚠️ **drains** the ${role} pools first (Eviction API, PDBs respected): every workload pod there moves`);
+  if (removed.length) out.push(`⚠️ **removes ${removed.length} node group${removed.length === 1 ? "" : "s"}** (${removed.map((c) => c.name).join(", ")}): their nodes go`);
+  if (created.length) out.push(`adds ${created.length} node group${created.length === 1 ? "" : "s"}, ${nodes} node${nodes === 1 ? "" : "s"} (desired sizes)`);
+  if (st.changes.some((c) => c.kind === "ciliumRelease" && c.op === "delete")) out.push("⚠️ **uninstalls** a Cilium release (its CRDs stay)");
+  return out;
 }
 
 function section(s: StackReview, body: string[] | undefined): string {
@@ -234,20 +254,56 @@ export function redact(text: string, secrets: string[]): string {
   return out;
 }
 
-export function renderReview(review: Review, opts: { limit?: number; secrets?: string[] } = {}): string {
+/** Where a review was computed: the commit and the CI run (GitHub Actions' environment), when known. */
+export interface ReviewContext {
+  commit?: string;
+  runUrl?: string;
+}
+
+export function reviewContext(env: NodeJS.ProcessEnv = process.env): ReviewContext {
+  const run = env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+  return { ...(env.GITHUB_SHA ? { commit: env.GITHUB_SHA } : {}), ...(run ? { runUrl: run } : {}) };
+}
+
+/** The summary table: stacks that need a look first, one row each; passing stacks one row per step. */
+function summaryRows(stacks: StackReview[]): string[] {
+  const attention = stacks.filter((s) => s.gate !== "pass" || (s.live && s.live.status !== "previewed" && s.live.status !== "skipped"));
+  const passing = stacks.filter((s) => !attention.includes(s));
+  const groups = new Map<string, StackReview[]>();
+  for (const s of passing) groups.set(`${s.from}→${s.to}`, [...(groups.get(`${s.from}→${s.to}`) ?? []), s]);
+  const rows = attention.map(summaryRow);
+  for (const [, g] of groups) {
+    if (g.length === 1) {
+      rows.push(summaryRow(g[0]));
+      continue;
+    }
+    const sum = (k: keyof StackReview["counts"]) => g.reduce((n, s) => n + s.counts[k], 0);
+    const names = g.map((s) => s.stack);
+    const waves = [...new Set(g.map((s) => s.wave).filter(Boolean))].join(", ");
+    const phase = g[0].from === g[0].to ? `${g[0].to}` : `${g[0].from} → ${g[0].to}`;
+    const live = g.every((s) => s.live) ? "✅ previewed" : "–";
+    rows.push(`| ${g.length} stacks: ${cell(names.join(", "))} | ${cell(waves)} | ${phase} | ${sum("create")} | ${sum("update")} | ${sum("delete")} | ${sum("replace")} | ✅ pass | ${live} |`);
+  }
+  return rows;
+}
+
+export function renderReview(review: Review, opts: { limit?: number; secrets?: string[]; context?: ReviewContext } = {}): string {
   const limit = opts.limit ?? GITHUB_COMMENT_LIMIT;
   const bad = review.stacks.filter((s) => s.gate !== "pass").length;
+  const ctx = opts.context ?? {};
+  const where = [ctx.commit ? `commit ${ctx.commit.slice(0, 12)}` : "", ctx.runUrl ? `[the run](${ctx.runUrl}) (its artifact \`unchain-review\` holds the full review)` : ""].filter(Boolean).join(", ");
+  const liveOff = review.stacks.length && !review.stacks.some((s) => s.live) ? " Live previews are off: `unchain review --live` runs them, with cloud credentials and the backend (the workflow does when `AWS_ROLE_ARN` is set)." : "";
   const head = [
     COMMENT_MARKER,
     "## unchain review",
     "",
     review.stacks.length === 0
       ? "This change touches no stack."
-      : `${review.stacks.length} stack${review.stacks.length === 1 ? "" : "s"} touched; ${bad ? `**${bad} would be stopped**` : "every plan passes its gates and the invariants"}. Plans are evaluated offline with Pulumi mocks${review.stacks.some((s) => s.live) ? "; live previews ran through the driver" : ""}.`,
+      : `${review.stacks.length} stack${review.stacks.length === 1 ? "" : "s"} touched; ${bad ? `**${bad} would be stopped**` : "every plan passes its gates and the invariants"}. Plans are evaluated offline with Pulumi mocks${review.stacks.some((s) => s.live) ? "; live previews ran through the driver" : ""}.${liveOff}${where ? ` Computed for ${where}.` : ""}`,
     "",
     "| stack | wave | phase | create | update | delete | replace | gate | live preview |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ...review.stacks.map(summaryRow),
+    ...summaryRows(review.stacks),
     "",
   ].join("\n");
   const bodies = new Map(review.stacks.map((s) => [s.stack, detail(s)]));
