@@ -115,3 +115,125 @@ describe("the command line forgives typos and says what it wanted", function () 
     expect(both.stacks.map((s) => s.stack)).to.deep.equal(twice.stacks.map((s) => s.stack));
   });
 });
+
+describe("one exit-code table, one --json (issue 16)", function () {
+  this.timeout(120000);
+  const noPassphrase = () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: "", AWS_PROFILE: "" };
+    delete env.PULUMI_CONFIG_PASSPHRASE;
+    delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    return env;
+  };
+  const runEnv = (args: string[], env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [BIN, ...args], { cwd: PROJECT, encoding: "utf8", env });
+  interface Doc {
+    schemaVersion: number;
+    command: string;
+    error?: { kind: string; message: string; exitCode: number };
+    [k: string]: unknown;
+  }
+  let kubeconfig: string;
+  before(() => {
+    // A kubeconfig whose only context is another cluster's: the stack's context is missing.
+    kubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "unchain-kc-")), "config");
+    fs.writeFileSync(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: other, cluster: {server: 'https://127.0.0.1:9'}}]\nusers: [{name: other, user: {token: x}}]\ncontexts: [{name: other, context: {cluster: other, user: other}}]\ncurrent-context: other\n",
+    );
+  });
+  after(() => fs.rmSync(path.dirname(kubeconfig), { recursive: true, force: true }));
+
+  it("plan, status and review --json: one document each with schemaVersion 1 and the command", () => {
+    for (const [args, fields] of [
+      [["plan", "-s", "prod-eu-west-1", "--json"], ["stacks", "ok"]],
+      [["status", "--json"], ["backend", "paused", "stacks"]],
+      [["review", "-s", "prod-eu-west-1", "--json"], ["ok", "stacks", "markdown"]],
+    ] as Array<[string[], string[]]>) {
+      const r = run(args);
+      expect(r.status, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
+      const doc = JSON.parse(r.stdout) as Doc;
+      expect(doc.schemaVersion, args.join(" ")).to.equal(1);
+      expect(doc.command, args.join(" ")).to.equal(args[0]);
+      expect(doc, args.join(" ")).to.include.keys(fields);
+    }
+  });
+
+  it("plan --format json still works, the same document, and says it is deprecated", () => {
+    const old = run(["plan", "-s", "prod-eu-west-1", "--format", "json"]);
+    expect(old.status).to.equal(0);
+    expect(old.stderr).to.include("--format json is deprecated; use plan --json");
+    const doc = JSON.parse(old.stdout) as Doc;
+    expect(doc.schemaVersion).to.equal(1);
+    expect(doc.command).to.equal("plan");
+  });
+
+  it("review --json <file>, the old form, is a usage error pointing at --json-out; never silently nothing", () => {
+    const r = run(["review", "-s", "prod-eu-west-1", "--json", "review.json"]);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.include("--json-out review.json");
+    expect(fs.existsSync(path.join(PROJECT, "review.json"))).to.equal(false);
+  });
+
+  it("a usage error with --json is a JSON document: kind usage, exit 2", () => {
+    for (const args of [["plan", "--json"], ["plan", "--stak", "x", "--json"], ["advance", "--to", "1", "--json"]]) {
+      const r = run(args);
+      expect(r.status, args.join(" ")).to.equal(2);
+      const doc = JSON.parse(r.stdout) as Doc;
+      expect(doc.schemaVersion).to.equal(1);
+      expect(doc.command).to.equal(args[0]);
+      expect(doc.error).to.include({ kind: "usage", exitCode: 2 });
+      expect(doc.error!.message).to.be.a("string").and.not.equal("");
+    }
+  });
+
+  it("an environment problem exits 5, not 2: no passphrase (advance, preview), no kube context (check, drain); with --json, kind environment", () => {
+    const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+      [["advance", "-s", "prod-eu-west-1", "--to", "1"], noPassphrase(), /set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE/],
+      [["preview", "-s", "prod-eu-west-1", "--phase", "1"], noPassphrase(), /set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE/],
+      [["check", "-s", "prod-eu-west-1", "--phase", "1", "--kubeconfig", kubeconfig], process.env, /no context "[^"]+" in the kubeconfig/],
+      [["drain", "-s", "prod-eu-west-1", "--role", "both", "--kubeconfig", kubeconfig], process.env, /no context "[^"]+" in the kubeconfig/],
+    ];
+    for (const [args, env, why] of cases) {
+      const plain = runEnv(args, env);
+      expect(plain.status, `${args.join(" ")}: ${plain.stderr}`).to.equal(5);
+      expect(plain.stderr, args.join(" ")).to.match(why);
+      expect(plain.stderr, args.join(" ")).to.not.match(/\n\s+at /);
+      const json = runEnv([...args, "--json"], env);
+      expect(json.status, args.join(" ")).to.equal(5);
+      const doc = JSON.parse(json.stdout) as Doc;
+      expect(doc).to.include({ schemaVersion: 1, command: args[0] });
+      expect(doc.error).to.include({ kind: "environment", exitCode: 5 });
+      expect(doc.error!.message).to.match(why);
+    }
+  });
+
+  /** `N  meaning` rows after "Exit codes:" in --help; `| N | meaning |` rows of the README's table. */
+  const helpCodes = (text: string) => [...text.slice(text.indexOf("Exit codes:")).matchAll(/^ {2}(\d+)\s+(.+)$/gm)].map((m) => [Number(m[1]), m[2].trim()]);
+  const readmeSection = (title: string) => {
+    const readme = fs.readFileSync(path.join(PROJECT, "README.md"), "utf8");
+    const start = readme.indexOf(`\n## ${title}\n`);
+    expect(start, `README has ## ${title}`).to.be.greaterThan(0);
+    return readme.slice(start, readme.indexOf("\n## ", start + 1));
+  };
+
+  it("--help ends with the exit codes, and the README's Exit codes table says the same", () => {
+    const help = run(["--help"]);
+    expect(help.status).to.equal(0);
+    const fromHelp = helpCodes(help.stdout);
+    expect(fromHelp.map(([c]) => c)).to.deep.equal([0, 1, 2, 3, 4, 5, 70]);
+    const fromReadme = [...readmeSection("Exit codes").matchAll(/^\| (\d+) \| (.+) \|$/gm)].map((m) => [Number(m[1]), m[2].trim()]);
+    expect(fromReadme).to.deep.equal(fromHelp);
+  });
+
+  it("the README's command reference names every command of --help with the options its --help lists", () => {
+    const commands = [...run(["--help"]).stdout.matchAll(/^ {2}unchain (\w+) /gm)].map((m) => m[1]);
+    expect(commands).to.include.members(["plan", "status", "advance", "review", "drain"]);
+    const rows = new Map([...readmeSection("Command reference").matchAll(/^\| `(\w+)` \| [^|]+ \|(.*)\|$/gm)].map((m) => [m[1], [...m[2].matchAll(/`(--[a-z-]+)`/g)].map((o) => o[1]).sort()]));
+    expect([...rows.keys()].sort()).to.deep.equal([...commands].sort());
+    for (const c of commands) {
+      const help = run([c, "--help"]).stdout;
+      const section = help.slice(help.indexOf("Options:"), help.indexOf("Examples:") > 0 ? help.indexOf("Examples:") : undefined);
+      const options = [...new Set([...section.matchAll(/^ {2,6}(?:-\w, )?(--[a-z-]+)[,\s]/gm)].map((m) => m[1]))].filter((o) => !["--help", "--version", "--cwd"].includes(o)).sort();
+      expect(rows.get(c), c).to.deep.equal(options);
+    }
+  });
+});
