@@ -86,7 +86,7 @@ describe("unchain review (pull request comments)", function () {
     expect(r.code, r.err).to.equal(0);
     expect(r.out).to.contain("Computed for commit 0123456789ab, [the run](https://github.example/team/fleet/actions/runs/42)");
     expect(r.out).to.contain("⚠️ **drains** the aws pools first");
-    expect(r.out).to.match(/⚠️ \*\*removes \d+ node groups?\*\* \(aws-/);
+    expect(r.out).to.match(/⚠️ \*\*removes \d+ node groups?, [1-9]\d* nodes?\*\* \(aws-/);
     expect(r.out).to.contain("Next, once merged: `unchain advance -s staging-eu-central-1 --to 6 --yes` (add `--drain`, or drain first with `unchain drain`).");
   });
 

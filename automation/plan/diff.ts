@@ -23,6 +23,8 @@ export interface ResourceChange extends Classified {
   reason?: string;
   /** Inputs of a created or adopted pool, release or add-on (never of providers, which hold credentials). */
   inputs?: Record<string, unknown>;
+  /** A node group's desired size, for the nodes a step adds or removes. */
+  desiredNodes?: number;
 }
 
 
@@ -47,6 +49,7 @@ export function diffEvaluations(from: Evaluation | undefined, to: Evaluation, sp
     const paths = [...new Set(properties.map((p) => p.path))];
     const verdict = allowedBy(spec, { ...cls, op, properties: paths }, sandbox);
     const shown = (op === "create" || op === "import") && ["nodePool", "ciliumRelease", "vpcCniAddon"].includes(cls.kind);
+    const size = Number((inputs.scalingConfig as { desiredSize?: unknown } | undefined)?.desiredSize);
     out.push({
       ...cls,
       op,
@@ -58,6 +61,7 @@ export function diffEvaluations(from: Evaluation | undefined, to: Evaluation, sp
       allowed: verdict.allowed,
       ...(verdict.reason ? { reason: verdict.reason } : {}),
       ...(shown ? { inputs } : {}),
+      ...(cls.kind === "nodePool" && Number.isFinite(size) ? { desiredNodes: size } : {}),
     });
   };
   for (const [urn, r] of after) {

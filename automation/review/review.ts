@@ -199,10 +199,11 @@ export function stepWarnings(st: StepPlan): string[] {
   const pools = st.changes.filter((c) => c.kind === "nodePool");
   const removed = pools.filter((c) => c.op === "delete" || c.op === "replace");
   const created = pools.filter((c) => c.op === "create");
-  const nodes = created.reduce((n, c) => n + Number(((c.inputs?.scalingConfig ?? {}) as { desiredSize?: unknown }).desiredSize ?? 0), 0);
+  const nodes = (cs: typeof pools) => cs.reduce((n, c) => n + (c.desiredNodes ?? 0), 0);
   for (const role of drainedBefore(PHASES[st.to])) out.push(`⚠️ **drains** the ${role} pools first (Eviction API, PDBs respected): every workload pod there moves`);
-  if (removed.length) out.push(`⚠️ **removes ${removed.length} node group${removed.length === 1 ? "" : "s"}** (${removed.map((c) => c.name).join(", ")}): their nodes go`);
-  if (created.length) out.push(`adds ${created.length} node group${created.length === 1 ? "" : "s"}, ${nodes} node${nodes === 1 ? "" : "s"} (desired sizes)`);
+  const n = (k: number) => `${k} node${k === 1 ? "" : "s"}`;
+  if (removed.length) out.push(`⚠️ **removes ${removed.length} node group${removed.length === 1 ? "" : "s"}, ${n(nodes(removed))}** (${removed.map((c) => c.name).join(", ")}, desired sizes)`);
+  if (created.length) out.push(`adds ${created.length} node group${created.length === 1 ? "" : "s"}, ${n(nodes(created))} (desired sizes)`);
   if (st.changes.some((c) => c.kind === "ciliumRelease" && c.op === "delete")) out.push("⚠️ **uninstalls** a Cilium release (its CRDs stay)");
   return out;
 }
