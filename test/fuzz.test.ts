@@ -119,7 +119,7 @@ describe("unchain plan over random mutations of the example stack files", functi
     const dir = project(stack, text);
     dirs.push(dir);
     const r = await unchain(dir, ["plan", "-s", stack]);
-    expect(r.code, r.out).to.equal(1);
+    expect(r.code, `a config file to fix: exit 2 in the exit-code table\n${r.out}`).to.equal(2);
     expect(r.out).to.include(`Pulumi.${stack}.yaml`);
     expect(r.out).to.not.match(STACK_FRAME);
   });
