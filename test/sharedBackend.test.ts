@@ -4,8 +4,12 @@
  * locks, the same pause switch and one audit trail. The real Pulumi engine and CLI, with the S3
  * backend declared once in Pulumi.yaml.
  */
+import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
 import { parseS3Url, S3Store } from "../automation/driver/store";
@@ -96,5 +100,33 @@ describe("two checkouts sharing an S3 backend", function () {
     const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
     const ups = trail.filter((e) => e.action === "up" && e.result === "ok" && e.stack?.startsWith("chaos")).map((e) => `${e.stack}:${e.phase}`);
     expect(new Set(ups).size, `each phase's up recorded once in the shared trail: ${context}`).to.equal(ups.length);
+  });
+
+  it("a Pulumi lock left in the bucket: another machine's is reported and kept; this machine's, its process gone, is cleared with an audit line", async function () {
+    this.timeout(5 * 60_000);
+    const p = checkout(["lk1"]);
+    expect((await runDriverCli(p, ["advance", "--all", "--to", "0", "--yes"], { extra: aws() })).code).to.equal(0);
+    const client = s3.client();
+    const key = `.pulumi/locks/organization/unchain/lk1/${randomUUID()}.json`;
+    const deadPid = Number(spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" }).stdout.trim());
+    const lock = (hostname: string) => client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: JSON.stringify({ pid: deadPid, username: "ci", hostname, timestamp: new Date().toISOString() }) }));
+    const present = async () => ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: ".pulumi/locks/" }))).Contents ?? []).some((o) => o.Key === key);
+
+    await lock("ci-runner-7");
+    const refused = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { extra: aws() });
+    expect(refused.code, refused.stdout).to.equal(4);
+    expect(summaryOf(refused).results[0].error).to.match(/a Pulumi lock from another machine \(pulumi pid \d+, ci@ci-runner-7, since .*\.pulumi\/locks\/organization\/unchain\/lk1\//);
+    expect(summaryOf(refused).results[0].error).to.contain("--cancel-stale-locks");
+    expect(await present(), "never broken unasked").to.equal(true);
+
+    await lock(os.hostname());
+    const r = await runDriverCli(p, ["advance", "--all", "--to", "1", "--yes", "--json"], { extra: aws() });
+    expect(r.code, r.stdout).to.equal(0);
+    expect(r.stdout).to.match(/cleared a stale Pulumi lock: its process is gone.*\(its process is gone from this host\)/);
+    expect(await present(), "the stale lock is gone").to.equal(false);
+    Object.assign(process.env, aws());
+    const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+    expect(trail.filter((e) => e.action === "pulumi-lock-cancelled" && e.stack === "lk1")).to.have.length(1);
+    client.destroy();
   });
 });
