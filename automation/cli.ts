@@ -614,7 +614,8 @@ export async function main(argv: string[]): Promise<number> {
     const how = classify(e);
     const asked = invocation(argv);
     // With --json, the error is a JSON document on standard output too; the words stay on standard error.
-    const message = e instanceof Error ? e.message : String(e);
+    // Scrubbed like every other output: an error may quote what a user pasted (a token in a flag).
+    const message = redact(e instanceof Error ? e.message : String(e), knownSecrets(process.env));
     if (asked.json) process.stdout.write(jsonDoc(asked.command, { error: { kind: how?.kind ?? "internal", message, exitCode: how?.exitCode ?? EXIT.internal } }) + "\n");
     if (!how) throw e;
     process.stderr.write(`unchain: ${message}\n${how.kind === "usage" && e instanceof UsageError ? "Run unchain --help for usage.\n" : ""}`);

@@ -185,6 +185,14 @@ describe("one exit-code table, one --json (issue 16)", function () {
     }
   });
 
+  it("an error never prints a secret: a token pasted where a stack name goes is [secret], in the words and in the JSON", () => {
+    const token = "ghp_pastedTokenNotAStack0123456789";
+    const r = spawnSync(process.execPath, [BIN, "plan", "-s", token, "--json"], { cwd: PROJECT, encoding: "utf8", env: { ...process.env, GITHUB_TOKEN: token } });
+    expect(r.status).to.equal(2);
+    expect(r.stdout + r.stderr).to.not.contain(token);
+    expect((JSON.parse(r.stdout) as Doc).error!.message).to.contain("[secret]");
+  });
+
   it("an environment problem exits 5, not 2: no passphrase (advance, preview), no kube context (check, drain); with --json, kind environment", () => {
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [["advance", "-s", "prod-eu-west-1", "--to", "1"], noPassphrase(), /set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE/],
