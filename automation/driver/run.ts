@@ -237,13 +237,14 @@ export function renderStatus(rows: StackStatusRow[], pausedBy?: string, backend?
 export function livePreviewer(projectDir: string, programModule?: string): (stack: string, phase: PhaseNumber) => Promise<StackResult> {
   const env = driverEnvironment(projectDir);
   const runId = newRunId();
+  const stores = storesOf(env);
   const ctx: RunContext = {
     env,
     ...(programModule ? programFromModule(programModule, projectDir) : { program: unchainProgram(projectDir), ids: unchainIds() }),
     runId,
     me: { runId, pid: process.pid, host: os.hostname(), operator: env.operator, command: "unchain review --live", since: new Date().toISOString() },
-    audit: new AuditLog(storesOf(env).store, runId, env.operator),
-    ...storesOf(env),
+    audit: new AuditLog(stores.store, runId, env.operator),
+    ...stores,
     apply: false,
     cancelStaleLocks: false,
     emit: () => undefined,

@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { EnvironmentError, UserError } from "../../config/problems";
+import { pidAlive } from "./locks";
 
 export interface StoredObject {
   body: string;
@@ -77,15 +78,6 @@ export function createFileExclusive(file: string, text: string): boolean {
   }
 }
 
-function pidGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== "EPERM";
-  }
-}
-
 /** The driver's folder in a file backend (or, for a backend elsewhere, in the project). */
 export class FileStore implements StateStore {
   constructor(readonly root: string) {}
@@ -108,7 +100,7 @@ export class FileStore implements StateStore {
     }
     for (const n of names) {
       const m = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n);
-      if (m && pidGone(Number(m[1]))) fs.rmSync(path.join(dir, n), { force: true });
+      if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(dir, n), { force: true });
     }
   }
 
@@ -141,7 +133,7 @@ export class FileStore implements StateStore {
     if (!createFileExclusive(marker, mark)) {
       try {
         const { pid } = JSON.parse(fs.readFileSync(marker, "utf8")) as { pid: number };
-        if (pidGone(pid)) fs.rmSync(marker, { force: true });
+        if (!pidAlive(pid)) fs.rmSync(marker, { force: true });
       } catch {
         /* gone meanwhile */
       }
