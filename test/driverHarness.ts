@@ -216,6 +216,29 @@ export function auditEntries(dir: string): AuditEntry[] {
   });
 }
 
+/**
+ * After the driver was killed: the CLIs it started fail on their own once their program is gone
+ * (leaving Pulumi's lock behind); their dynamic-provider plugins linger, idle: clean them up.
+ */
+export async function reap(children: Array<{ pid: number; command: string }>): Promise<void> {
+  await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
+  for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
+}
+
+/**
+ * `unchain <args>` with UNCHAIN_FAILPOINT=<failpoint>: the driver kills itself with SIGKILL there
+ * (automation/driver/failpoint.ts). Watches the processes it starts while it runs, and cleans up
+ * after it as after any kill. The result's signal is SIGKILL when the failpoint was reached.
+ */
+export async function runToFailpoint(p: SimProject, args: string[], failpoint: string, sim: SimEnv = {}): Promise<RunResult> {
+  const run = startDriver(p, args, { ...sim, extra: { ...sim.extra, UNCHAIN_FAILPOINT: failpoint } });
+  const seen = new Map<number, { pid: number; command: string }>();
+  const watch = setInterval(() => descendants(run.child.pid!).forEach((c) => seen.set(c.pid, c)), 100);
+  const r = await run.done.finally(() => clearInterval(watch));
+  await reap([...seen.values()]);
+  return r;
+}
+
 export interface ChaosResult {
   /** The last run, which went to the end (unless every round was killed or failed). */
   last?: RunResult;
@@ -252,10 +275,7 @@ export async function killAndResume(p: SimProject, args: string[], opts: { sim?:
       run.child.kill("SIGKILL");
       kills.push(delay);
       await run.done;
-      // The CLIs it started fail on their own once their program is gone (leaving Pulumi's lock
-      // behind); their dynamic-provider plugins linger, idle: clean them up.
-      await waitUntil(() => children.filter(isPulumiCli).every((c) => !alive(c.pid)), 120_000, "the killed driver's pulumi processes to exit");
-      for (const c of children) if (alive(c.pid)) process.kill(c.pid, "SIGKILL");
+      await reap(children);
       continue;
     }
     last = await run.done;

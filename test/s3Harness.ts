@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { PROJECT } from "./helpers";
+import { simProject, SimProject, WaveSpec } from "./driverHarness";
 import { freePort } from "./kubeHarness";
 
 let serverBinary: string | undefined;
@@ -121,4 +122,17 @@ export async function startS3Server(opts: { bucket?: string } = {}): Promise<S3S
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** A project of driver test stacks (see simProject) whose Pulumi.yaml declares the server's bucket as its backend. */
+export function s3Project(s3: S3Server, waves: WaveSpec[]): SimProject {
+  const p = simProject(waves);
+  const file = path.join(p.dir, "Pulumi.yaml");
+  fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^backend:\n  url: .*$/m, `backend:\n  url: "${s3.pulumiBackendUrl}"`));
+  return p;
+}
+
+/** The environment a process needs to reach the server: its keys and region. */
+export function s3Env(s3: S3Server): Record<string, string> {
+  return { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region };
 }

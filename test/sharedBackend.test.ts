@@ -13,8 +13,8 @@ import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
 import { parseS3Url, S3Store } from "../automation/driver/store";
-import { appliedSequence, ensurePulumi, killAndResume, ledger, runDriverCli, simProject, SimProject, startDriver, summaryOf, waitUntil } from "./driverHarness";
-import { S3Server, startS3Server } from "./s3Harness";
+import { appliedSequence, ensurePulumi, killAndResume, ledger, runDriverCli, SimProject, startDriver, summaryOf, waitUntil } from "./driverHarness";
+import { s3Env, s3Project, S3Server, startS3Server } from "./s3Harness";
 
 describe("two checkouts sharing an S3 backend", function () {
   this.timeout(10 * 60_000);
@@ -32,13 +32,8 @@ describe("two checkouts sharing an S3 backend", function () {
   });
 
   /** A checkout of the same project whose Pulumi.yaml declares the team's bucket. */
-  const checkout = (stacks: string[]): SimProject => {
-    const p = simProject([{ name: "w", stacks }]);
-    const file = path.join(p.dir, "Pulumi.yaml");
-    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^backend:\n  url: .*$/m, `backend:\n  url: "${s3.pulumiBackendUrl}"`));
-    return p;
-  };
-  const aws = () => ({ AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region });
+  const checkout = (stacks: string[]): SimProject => s3Project(s3, [{ name: "w", stacks }]);
+  const aws = () => s3Env(s3);
 
   it("one run holds the stacks for both checkouts, a pause from either stops both, and the audit trail is one", async () => {
     const alice = checkout(["team1", "team2"]);

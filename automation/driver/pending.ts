@@ -3,10 +3,16 @@
  * asks the provider, and as done once the provider answered; a run killed in between leaves the state
  * not knowing that the provider did it. Resuming over that would create or update the resource a
  * second time (EKS refuses a second node group of one name; an update runs twice). So before a stack
- * goes on, its pending operations are resolved the way Pulumi resolves them: a refresh reads each
- * resource back from the provider, and a pending create is imported under the ID the provider gave
- * it, which for unchain's resources follows from their inputs (node group `<cluster>:<name>`, add-on
- * `<cluster>:<name>`, Helm release `<namespace>/<name>`).
+ * goes on, its pending operations are resolved: a pending create whose ID follows from its inputs
+ * (node group `<cluster>:<name>`, add-on `<cluster>:<name>`, Helm release `<namespace>/<name>`) is put
+ * into the state as a resource under that ID, and a refresh then reads every resource back from its
+ * provider: one the cloud has keeps its place with what the provider reports, one it does not have
+ * is dropped (refresh's rule for a resource gone), and the next update creates it.
+ *
+ * Not `pulumi refresh --import-pending-creates`: with pulumi v3.274.1 on a file or S3 backend it turns
+ * the pending creates into pending imports and then drops them without asking the provider (no Read
+ * call; the resource is missing from the state afterwards), so the next update creates the resource
+ * a second time — seen with test/failpoints.test.ts, killing `up` while a create was with the provider.
  */
 import { execFile } from "node:child_process";
 import { Stack } from "@pulumi/pulumi/automation";
@@ -51,15 +57,18 @@ function engineOwn(p: PendingOperation): boolean {
 
 export interface Resolution {
   resolved: PendingOperation[];
+  /** URNs of pending creates the cloud had: now in the state under their IDs. */
+  adopted?: string[];
+  /** URNs of pending creates the cloud did not have: dropped, the next update creates them. */
+  absent?: string[];
   /** Pending creates whose ID cannot be known: left for the operator, with what to run. */
   unresolved?: string;
 }
 
 /**
- * Refreshes the stack, importing each pending create of a cloud object under its ID, then dropping the
- * engine's own pending creates; refuses where an ID cannot be known. `--import-pending-creates` takes
- * one token per occurrence, URN and ID alternating; `--clear-pending-creates` drops every pending
- * create, so it runs only once nothing else is left.
+ * Puts each pending create of a cloud object into the state under its ID and reads the stack back
+ * from the providers (pulumi refresh), then drops the engine's own pending creates; refuses where an
+ * ID cannot be known.
  */
 export async function resolvePending(env: DriverEnvironment, stack: Stack, name: string, ids: ResourceIds): Promise<Resolution> {
   const pending = await pendingOperations(stack);
@@ -75,12 +84,53 @@ export async function resolvePending(env: DriverEnvironment, stack: Stack, name:
         `Find each in the cloud, then run pulumi refresh --stack ${name} --import-pending-creates <urn> --import-pending-creates <id> ` +
         `(or --clear-pending-creates where none was made), and run again.`,
     };
-  await refresh(env, name, imports.flatMap((x) => ["--import-pending-creates", x.p.urn, "--import-pending-creates", x.id!]));
+  if (imports.length) await adoptPendingCreates(stack, new Map(imports.map((x) => [x.p.urn, x.id!])));
+  await refresh(env, name, []);
   if ((await pendingOperations(stack)).some((p) => p.type === "creating" && engineOwn(p))) await refresh(env, name, ["--clear-pending-creates"]);
   const left = await pendingOperations(stack);
   if (left.length)
     return { resolved: [], unresolved: `pulumi refresh left ${left.length} pending operation(s) on stack ${name}: ${left.map((p) => `${p.type} ${p.urn}`).join(", ")}. Resolve them with pulumi refresh --stack ${name}, then run again.` };
-  return { resolved: pending };
+  const kept = new Set((await stack.exportStack()).deployment.resources?.map((r: { urn: string }) => r.urn) ?? []);
+  return { resolved: pending, adopted: imports.filter((x) => kept.has(x.p.urn)).map((x) => x.p.urn), absent: imports.filter((x) => !kept.has(x.p.urn)).map((x) => x.p.urn) };
+}
+
+interface StateResource {
+  urn: string;
+  id?: string;
+  custom?: boolean;
+  delete?: boolean;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * The state edit: each pending create named in `ids` becomes a resource with that ID, its outputs
+ * the inputs it was created with until the refresh reads the real ones (a dynamic provider finds
+ * its code there, `__provider`). Appended after the others: its parent, provider and dependencies
+ * were registered before it, and nothing in the state can depend on it, as nothing waited for a
+ * create that never answered. A create whose URN the state already holds (the new half of a
+ * replacement) is left pending. `pulumi stack import` checks the result before taking it.
+ */
+async function adoptPendingCreates(stack: Stack, ids: Map<string, string>): Promise<void> {
+  const state = await stack.exportStack();
+  const d = state.deployment as { resources?: StateResource[]; pending_operations?: Array<{ type?: string; resource?: StateResource }> };
+  const resources = d.resources ?? [];
+  const present = new Set(resources.map((r) => r.urn));
+  const left: NonNullable<typeof d.pending_operations> = [];
+  for (const op of d.pending_operations ?? []) {
+    const r = op.resource;
+    const id = op.type === "creating" && r ? ids.get(r.urn) : undefined;
+    if (!r || !id || present.has(r.urn)) {
+      left.push(op);
+      continue;
+    }
+    resources.push({ ...r, id, outputs: r.outputs && Object.keys(r.outputs).length ? r.outputs : (r.inputs ?? {}) });
+    present.add(r.urn);
+  }
+  d.resources = resources;
+  d.pending_operations = left;
+  await stack.importStack(state);
 }
 
 function refresh(env: DriverEnvironment, name: string, extra: string[]): Promise<void> {

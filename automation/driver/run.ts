@@ -18,6 +18,7 @@ import { appliedPhases, phaseInFile, programFromModule, PulumiProgram, unchainId
 import { ResourceIds } from "./pending";
 import { pausedBecause, runWaves } from "./waves";
 import { storesOf } from "./store";
+import { failpoint } from "./failpoint";
 
 export interface Selection {
   waves?: string[];
@@ -108,6 +109,7 @@ export async function runDriver(o: DriverOptions): Promise<number> {
     await audit.flush();
     return exitCodeOf(results);
   }
+  if (o.apply) failpoint("lock");
   try {
     const paused = await pausedBecause(ctx.store);
     if (paused) rep.sink({ type: "note", level: "warning", message: `${paused}: no stack will start` });

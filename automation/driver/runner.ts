@@ -30,6 +30,7 @@ import { ExplainContext, explainProviderError, withExplanation } from "./provide
 import { desiredState, PhaseState } from "../../steps/desired";
 import { PHASE_KEY, phaseConfigCopy, writePhase } from "./stackFile";
 import { appliedPhaseNow, appliedPhaseOf, notInBackend, openStack, phaseInFile, PulumiProgram, sandboxInFile, selectExistingStack } from "./stacks";
+import { failpoint } from "./failpoint";
 
 export interface RunContext {
   env: DriverEnvironment;
@@ -243,7 +244,10 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
       program,
       ...(copy ? { configFile: copy.file } : {}),
       onEvent: (ev) => {
-        if (ev.resourcePreEvent) steps.push(engineStep(ev.resourcePreEvent.metadata));
+        if (ev.resourcePreEvent) {
+          steps.push(engineStep(ev.resourcePreEvent.metadata));
+          if (ctx.apply) failpoint("preview");
+        }
         if (ev.diagnosticEvent) diagnostics.push({ severity: ev.diagnosticEvent.severity, message: ev.diagnosticEvent.message, ...(ev.diagnosticEvent.urn ? { urn: ev.diagnosticEvent.urn } : {}) });
         collectErrors(previewErrors)(ev);
       },
@@ -312,11 +316,17 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
       program,
       onEvent: (ev) => {
         collectErrors(upErrors)(ev);
+        const pre = ev.resourcePreEvent?.metadata;
+        if (pre?.op === "create" && pre.new?.custom && !pre.type.startsWith("pulumi:providers:")) failpoint("create");
         const o = ev.resOutputsEvent?.metadata;
-        if (o && o.op !== "same" && o.type !== "pulumi:pulumi:Stack") emit({ type: "progress", stack: name, phase, ...lbl, done: Math.min(++done, total), total });
+        if (o && o.op !== "same" && o.type !== "pulumi:pulumi:Stack") {
+          emit({ type: "progress", stack: name, phase, ...lbl, done: Math.min(++done, total), total });
+          failpoint("up");
+        }
       },
     });
     outputs = up.outputs;
+    failpoint("after-up");
   } catch (e) {
     if (e instanceof ConcurrentUpdateError) {
       const error = `another update holds the stack: ${errorText([], e)}`;
@@ -463,7 +473,11 @@ async function beforeApplying(ctx: RunContext, o: Opened, name: string, wave: st
     return { status: "failed", error: r.unresolved };
   }
   if (r.resolved.length) {
-    const message = `resolved ${r.resolved.length} operation(s) a killed update left pending (${r.resolved.map((p) => `${p.type} ${resourceName(p.urn)}`).join(", ")}): refreshed from the providers${r.resolved.some((p) => p.type === "creating") ? ", pending creates imported" : ""}`;
+    const made = [
+      r.adopted?.length ? `adopted ${r.adopted.length} the cloud had made under their IDs (${r.adopted.map(resourceName).join(", ")})` : "",
+      r.absent?.length ? `${r.absent.length} it had not made are left to this update (${r.absent.map(resourceName).join(", ")})` : "",
+    ].filter(Boolean);
+    const message = `resolved ${r.resolved.length} operation(s) a killed update left pending (${r.resolved.map((p) => `${p.type} ${resourceName(p.urn)}`).join(", ")}): refreshed from the providers${made.length ? `; of the pending creates, ${made.join("; ")}` : ""}`;
     ctx.audit.append({ action: "resolve-pending", stack: name, wave, result: "ok", message });
     ctx.emit({ type: "note", stack: name, level: "warning", message });
   }

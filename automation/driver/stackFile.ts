@@ -22,6 +22,7 @@ import { isMap, isPair, isScalar, LineCounter, Node, Pair, parseDocument, Scalar
 import { parseYaml } from "../../config/load";
 import { ConfigError, Problem } from "../../config/problems";
 import { NAMESPACE } from "../../config/validate";
+import { failpoint } from "./failpoint";
 
 export const PHASE_KEY = "unchain:phase";
 /** Pulumi reads an un-namespaced key of a stack file in the project's namespace (config/load.ts does the same). */
@@ -68,6 +69,26 @@ export function removeStaleTemps(dir: string): string[] {
   return removed;
 }
 
+/**
+ * The temporary files of writes to `target` that a killed process left in the temporary folder
+ * (`unchain-<pid>-<random>.<name>.tmp`, see tempFileFor), removed once that process is gone.
+ */
+function removeStaleTempsOutside(target: string, env: NodeJS.ProcessEnv = process.env): void {
+  const outside = env.UNCHAIN_TMPDIR || os.tmpdir();
+  const suffix = `.${path.basename(target)}.tmp`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(outside).filter((n) => n.startsWith("unchain-") && n.endsWith(suffix));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^unchain-(\d+)-[0-9a-f]{8}\./.exec(name);
+    if (!m || (Number(m[1]) !== process.pid && processAlive(Number(m[1])))) continue;
+    fs.rmSync(path.join(outside, name), { force: true });
+  }
+}
+
 function sameFilesystem(a: string, b: string): boolean {
   try {
     return fs.statSync(a).dev === fs.statSync(b).dev;
@@ -100,16 +121,18 @@ export function tempFileFor(target: string, env: NodeJS.ProcessEnv = process.env
 }
 
 /** Replaces `file` with `text` in one rename; a kill at any point leaves the old file or the new one, whole. */
-export function writeAtomically(file: string, text: string): void {
+export function writeAtomically(file: string, text: string, beforeRename?: () => void): void {
   // A symlinked stack file keeps its link: the file it points to is replaced.
   const target = fs.existsSync(file) ? fs.realpathSync(file) : file;
   const dir = path.dirname(target);
   removeStaleTemps(dir);
+  removeStaleTempsOutside(target);
   const mode = fs.existsSync(target) ? fs.statSync(target).mode & 0o777 : 0o644;
   let tmp = tempFileFor(target);
   for (;;) {
     try {
       writeFileSynced(tmp.file, text, mode);
+      beforeRename?.();
       fs.renameSync(tmp.file, target);
       return;
     } catch (e) {
@@ -267,7 +290,7 @@ export function writePhase(dir: string, stack: string, phase: number): void {
   const file = stackFilePath(dir, stack);
   const text = fs.readFileSync(file, "utf8");
   const next = withPhase(text, path.basename(file), stack, phase);
-  if (next !== text) writeAtomically(file, next);
+  if (next !== text) writeAtomically(file, next, () => failpoint("phase-edit"));
 }
 
 /**
@@ -358,6 +381,7 @@ export async function keepFileShape<T>(dir: string, stack: string, op: () => Pro
   try {
     return await op();
   } finally {
+    failpoint("stack-init");
     putBack(file, stack, before);
     fs.rmSync(journal, { force: true });
   }

@@ -14,6 +14,7 @@ import * as path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { EnvironmentError, UserError } from "../../config/problems";
 import { pidAlive } from "./locks";
+import { crash, failpointHit } from "./failpoint";
 
 export interface StoredObject {
   body: string;
@@ -215,7 +216,13 @@ export function appendLineSync(file: string, line: string): void {
   } catch {
     /* no file yet */
   }
-  fs.appendFileSync(file, (torn ? "\n" : "") + line.replace(/\n*$/, "\n"));
+  const text = (torn ? "\n" : "") + line.replace(/\n*$/, "\n");
+  if (failpointHit("audit")) {
+    // A kill in the middle of the write: half a line, no newline.
+    fs.appendFileSync(file, text.slice(0, Math.ceil(text.length / 2)));
+    crash();
+  }
+  fs.appendFileSync(file, text);
 }
 
 /** The parts of an `s3://bucket/prefix?…` backend URL (gocloud.dev s3blob's query options). */
@@ -361,6 +368,8 @@ export class S3Store implements StateStore {
     const parsed = JSON.parse(line) as { time?: string; runId?: string };
     const time = (parsed.time ?? new Date().toISOString()).replace(/[:.]/g, "");
     const key = `${name}/${time}-${parsed.runId ?? "run"}-${process.pid}-${String(this.seq++).padStart(6, "0")}.json`;
+    // A kill before S3 has the whole object: the record is not there (a PUT is all or nothing).
+    if (failpointHit("audit")) crash();
     await this.put(key, line.replace(/\n*$/, "\n"));
   }
 
