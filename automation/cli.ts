@@ -31,6 +31,7 @@ import { describePause, pauseState, setPause } from "./driver/waves";
 import { storesOf } from "./driver/store";
 import { renderBoard } from "./board/board";
 import { gatherBoard } from "./board/gather";
+import { SNAPSHOT_DIR } from "../live/snapshot";
 
 /** Output of a command: scrubbed, as a review is, of every secret the process knows (the environment's, the stack files' ciphertexts). */
 function print(dir: string, text: string): void {
@@ -327,6 +328,7 @@ export async function main(argv: string[]): Promise<number> {
           .option("write", { type: "boolean", default: false, describe: "Rewrite stacks adopted before (their adopt keys and snapshot); new stacks are always written" })
           .option("dry-run", { type: "boolean", default: false, describe: "Write nothing; print what would be written" })
           .option("concurrency", { type: "number", default: 4, describe: "Clusters read at once" })
+          .option("json", { type: "boolean", describe: "JSON instead of text: each cluster's result, phase, drift and files written (README: Machine output)" })
           .check((a) => {
             const forms = [a.cluster !== undefined, a.all === true, a.clusters !== undefined].filter(Boolean).length;
             if (forms > 1) throw new UsageError("use one of --cluster, --all and --clusters");
@@ -362,12 +364,25 @@ export async function main(argv: string[]): Promise<number> {
           requests = stacks.map((s) => ({ ...requestFromStack(dir, s), ...(a.profile ? { profile: a.profile } : {}), ...(a["role-arn"] ? { roleArn: a["role-arn"] } : {}), ...(a.context ? { context: a.context } : {}), ...common }));
         }
         const results = await runAdopts(dir, requests, { write: a.write, dryRun: a["dry-run"], concurrency: a.concurrency });
+        exitCode = results.every((r) => r.ok) ? 0 : 1;
+        if (a.json) {
+          const rows = results.map((r) => ({
+            stack: r.stack,
+            ok: r.ok,
+            ...(r.phase !== undefined ? { phase: r.phase } : {}),
+            written: r.written,
+            drift: r.drift,
+            messages: r.lines,
+            ...(r.rendered && a["dry-run"] ? { wouldWrite: { [`Pulumi.${r.stack}.yaml`]: r.rendered.stackFile, [`${SNAPSHOT_DIR}/${r.stack}.yaml`]: r.rendered.snapshot } } : {}),
+          }));
+          print(dir, jsonDoc("adopt", { dryRun: a["dry-run"], ok: results.filter((r) => r.ok).length, toLookAt: results.filter((r) => !r.ok).length, results: rows }));
+          return;
+        }
         for (const r of results) {
           process.stdout.write(r.lines.join("\n") + "\n");
           if (r.rendered && a["dry-run"]) process.stdout.write(`  --- Pulumi.${r.stack}.yaml (not written)\n${r.rendered.stackFile.replace(/^/gm, "  ")}\n`);
         }
         if (results.length > 1) process.stdout.write(`\n${results.length} cluster(s): ${results.filter((r) => r.ok).length} ok, ${results.filter((r) => !r.ok).length} to look at.\n`);
-        exitCode = results.every((r) => r.ok) ? 0 : 1;
       },
     )
     .command(

@@ -325,6 +325,17 @@ describe("unchain adopt: real AWS SDK against a local endpoint, real API server"
     expect(r.code, r.stdout).to.equal(0);
     expect(r.stdout).to.include("dry run: nothing written").and.to.include("--- Pulumi.dry-eu-west-1.yaml (not written)").and.to.include("unchain:adoptedPhase: 0");
     expect(fs.readdirSync(dir).sort()).to.deep.equal(["Pulumi.yaml", "kubeconfig"]);
+
+    // The same as JSON: what would be written, file by file, and the phase read off the cluster.
+    const j = await unchain(dir, ["adopt", "--cluster", "dry-eu-west-1", "--region", "eu-west-1", "--dry-run", "--json"]);
+    expect(j.code, j.stdout).to.equal(0);
+    const doc = JSON.parse(j.stdout) as { schemaVersion: number; command: string; dryRun: boolean; ok: number; results: Array<{ stack: string; ok: boolean; phase?: number; written: string[]; wouldWrite?: Record<string, string> }> };
+    expect(doc).to.include({ schemaVersion: 1, command: "adopt", dryRun: true, ok: 1 });
+    expect(doc.results[0]).to.include({ stack: "dry-eu-west-1", ok: true, phase: 0 });
+    expect(doc.results[0].written).to.deep.equal([]);
+    expect(Object.keys(doc.results[0].wouldWrite ?? {}).sort()).to.deep.equal(["Pulumi.dry-eu-west-1.yaml", "adopted/dry-eu-west-1.yaml"]);
+    expect(doc.results[0].wouldWrite!["Pulumi.dry-eu-west-1.yaml"]).to.include("unchain:adoptedPhase: 0");
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(["Pulumi.yaml", "kubeconfig"]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
