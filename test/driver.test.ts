@@ -287,7 +287,16 @@ describe("the driver, against the real Pulumi engine", function () {
     expect(p.stacks.map((s) => appliedPhaseInBackend(p, s))).to.deep.equal([0, 0]);
     expect(p.stacks.map((s) => fs.readFileSync(path.join(p.dir, `Pulumi.${s}.yaml`), "utf8"))).to.deep.equal(files);
 
+    // The same dry run as JSON lines: each line one document of the advance command, the summary last.
+    const lines = (await runDriverCli(p, ["advance", "--all", "--to", "1", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { schemaVersion: number; command: string; type: string; time?: string; stack?: string; step?: string });
+    expect(lines.every((l) => l.schemaVersion === 1 && l.command === "advance"), JSON.stringify(lines)).to.equal(true);
+    expect(new Set(lines.map((l) => l.type))).to.include.members(["run-start", "wave-start", "stack-start", "step", "phase-end", "stack-end", "wave-end", "summary"]);
+    expect(lines.filter((l) => l.type !== "summary").every((l) => typeof l.time === "string")).to.equal(true);
+    expect(lines[lines.length - 1]).to.include({ type: "summary", exitCode: 0, dryRun: true, target: 1 });
+    expect(lines.filter((l) => l.type === "step" && l.stack === "y1").map((l) => l.step)).to.include.members(["preview", "gate"]);
+
     const preview = await runDriverCli(p, ["preview", "--stack", "y1", "--phase", "2", "--json"]);
+    expect(preview.stdout.trim().split("\n").every((l) => (JSON.parse(l) as { command: string }).command === "preview")).to.equal(true);
     expect(statusOf(preview, "y1").error).to.contain("the next phase to preview is 1");
     const status = await runDriverCli(p, ["status", "--json"]);
     const rows = (JSON.parse(status.stdout) as { stacks: Array<{ stack: string; applied: number; inFile: number; target: number; lastResult: string }> }).stacks;

@@ -247,6 +247,14 @@ describe("health gates against a real API server", function () {
     expect(check.code, check.stdout).to.equal(0);
     const server = api.kubeconfig.getCurrentCluster()!.server;
     expect(check.stdout.startsWith(`hg1: health gate after phase 0: passed\ncluster: context test, server ${server}\n✔ nodesReady: all ${nodes.length} nodes Ready\n`), check.stdout).to.equal(true);
+
+    // The same gate as JSON: one document, every check with what it found.
+    const json = await runDriverCli(p, ["check", "--stack", "hg1", "--kubeconfig", api.kubeconfigFile, "--json"]);
+    expect(json.code, json.stdout).to.equal(0);
+    const doc = JSON.parse(json.stdout) as { schemaVersion: number; command: string; stack: string; gate: string; passed: boolean; results: Array<{ check: string; ok: boolean; summary: string }> };
+    expect(doc).to.include({ schemaVersion: 1, command: "check", stack: "hg1", gate: "health gate after phase 0", passed: true });
+    expect(doc.results.find((r) => r.check === "nodesReady")).to.include({ ok: true, summary: `all ${nodes.length} nodes Ready` });
+    expect(doc.results.every((r) => r.ok)).to.equal(true);
   });
 
   it("with --drain, the driver drains the chained pools between phases 1 and 2, then goes on", async function () {
@@ -458,6 +466,15 @@ describe("health gates against a real API server", function () {
         const skip = await runDriverCli(p, ["drain", "--stack", "sn1", "--role", "both", "--skip-subnet-check", "--kubeconfig", api.kubeconfigFile]);
         expect(skip.code, skip.stdout + skip.stderr).to.equal(0);
         expect(skip.stdout).to.contain("subnet IPs: not checked (--skip-subnet-check)");
+
+        // As JSON: one document with what the dry run would do and the lines it said, nothing printed besides.
+        const json = await runDriverCli(p, ["drain", "--stack", "sn1", "--role", "both", "--kubeconfig", api.kubeconfigFile, "--json"]);
+        expect(json.code, json.stdout + json.stderr).to.equal(0);
+        const doc = JSON.parse(json.stdout) as { schemaVersion: number; command: string; stack: string; role: string; dryRun: boolean; undo: boolean; ok: boolean; nodes: unknown[]; drained: unknown[]; lines: string[] };
+        expect(doc).to.include({ schemaVersion: 1, command: "drain", stack: "sn1", role: "chained", dryRun: true, undo: false, ok: true });
+        expect(doc.nodes).to.have.length.greaterThan(0);
+        expect(doc.drained, "a dry run drains nothing").to.deep.equal([]);
+        expect(doc.lines.join("\n")).to.contain("subnet IPs: not checked: none of the open node groups has subnets the stack file names");
       } finally {
         fs.rmSync(p.dir, { recursive: true, force: true });
       }
