@@ -13,12 +13,11 @@ try {
   }
   throw e;
 }
-cli.main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`unchain: internal error (a bug in unchain): ${err && err.stack ? err.stack : err}\nPlease report it with the command you ran and this output.\n`);
-    process.exitCode = 70;
-  },
-);
+// Once the command is done, the process ends, after what it wrote has gone out. Left to end by
+// itself, it can wait forever: after a failed preview, @pulumi/pulumi's callback client (resource
+// transforms) may keep retrying every second to reach the engine that has already exited.
+const exit = (code) => process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+cli.main(process.argv.slice(2)).then(exit, (err) => {
+  process.stderr.write(`unchain: internal error (a bug in unchain): ${err && err.stack ? err.stack : err}\nPlease report it with the command you ran and this output.\n`);
+  exit(70);
+});
