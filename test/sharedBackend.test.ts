@@ -5,11 +5,11 @@
  * backend declared once in Pulumi.yaml.
  */
 import { spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { expect } from "chai";
 import { readAudit } from "../automation/driver/audit";
 import { parseS3Url, S3Store } from "../automation/driver/store";
@@ -76,6 +76,17 @@ describe("two checkouts sharing an S3 backend", function () {
     expect(trail.some((e) => e.action === "lock-refused" && /takes all of its 2 stacks/.test(e.message ?? ""))).to.equal(true);
     expect(trail.filter((e) => e.action === "up" && e.result === "ok").map((e) => `${e.stack}:${e.phase}`).sort()).to.include.members(["team1:0", "team1:1", "team1:2", "team2:2"]);
     expect(fs.existsSync(path.join(alice.dir, ".unchain", "audit.jsonl")), "nothing of it only on alice's laptop").to.equal(false);
+
+    // The plan each up was held to is in the bucket too: the one its audit line's planDigest names.
+    const client = s3.client();
+    const keys = ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: ".unchain/plans/team1/" }))).Contents ?? []).map((o) => o.Key!);
+    const digests = await Promise.all(
+      keys.map(async (Key) => createHash("sha256").update(await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key }))).Body!.transformToString()).digest("hex")),
+    );
+    client.destroy();
+    const held = trail.filter((e) => e.action === "up" && e.result === "ok" && e.stack === "team1").map((e) => e.planDigest);
+    expect(held.length).to.be.greaterThan(0);
+    expect(digests, "every applied plan of team1, readable from the other checkout").to.include.members(held);
   });
 
   it("killed with SIGKILL at random points with its state on S3, the same command resumes: every stack at the target, each phase applied once, no lock left", async function () {

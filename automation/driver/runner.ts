@@ -285,6 +285,7 @@ async function runStep(ctx: RunContext, stack: Stack, name: string, t: StepTarge
     restore();
     return { status: "previewed", changes: verdict.counts };
   }
+  await sharePlan(ctx, name, plan);
 
   let kube: { kc: KubeConfig; config: ClusterConfig } | undefined;
   if (ctx.health) {
@@ -461,6 +462,17 @@ async function checkPulumiLocks(ctx: RunContext, o: Opened, name: string, wave: 
     return error;
   }
   return undefined;
+}
+
+/**
+ * The saved plan `up` is about to be held to, copied beside the Pulumi state (`plans/<stack>/` in the
+ * driver's store), so that whoever shares the backend can read the plan an audit line's planDigest
+ * names. The CLI itself reads the plan from the local file. Nothing to copy where the store is the
+ * checkout's own `.unchain/` (a file backend in the project).
+ */
+async function sharePlan(ctx: RunContext, stack: string, plan: string): Promise<void> {
+  if (ctx.store.where === `file://${ctx.env.stateDir}`) return;
+  await ctx.store.put(`plans/${stack}/${path.basename(plan)}`, fs.readFileSync(plan, "utf8"));
 }
 
 /** What a killed update left half-done is read back from the providers before anything goes on; undefined: resolved (or nothing was pending). */
