@@ -21,7 +21,7 @@ import { appliedPhases } from "./driver/stacks";
 import { drainRole, uncordonRole } from "./health/drain";
 import { subnetCheckFor } from "./health/subnets";
 import { KubeAccess, kubeConfigFor, runHealthGate } from "./health/gate";
-import { OutputMode } from "./driver/progress";
+import { OutputMode, SCHEMA_VERSION } from "./driver/progress";
 import { livePreviewer, renderStatus, runDriver, stackStatus } from "./driver/run";
 import { buildReview, knownSecrets, redact, renderReview, reviewContext, reviewJson, touchedStacks } from "./review/review";
 import type { AdoptRequest, AdoptResult } from "./adopt";
@@ -51,9 +51,6 @@ export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
   [70, "a bug in unchain: please report it with the output"],
 ];
 export const EXIT = { ok: 0, failed: 1, usage: 2, stopped: 3, locked: 4, environment: 5, internal: 70 } as const;
-
-/** The version of every JSON document unchain prints; it changes only when a change is incompatible. */
-export const SCHEMA_VERSION = 1;
 
 /** A command's JSON document: schemaVersion and command first, then its own fields. */
 function jsonDoc(command: string, body: object): string {

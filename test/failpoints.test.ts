@@ -12,10 +12,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
 import { FAILPOINTS } from "../automation/driver/failpoint";
-import { AuditEntry, readAudit } from "../automation/driver/audit";
-import { parseS3Url, S3Store } from "../automation/driver/store";
+import type { AuditEntry } from "../automation/driver/audit";
 import { appliedSequence, auditEntries, ensurePulumi, ledger, runDriverCli, runToFailpoint, simProject, SimProject, SimEnv } from "./driverHarness";
-import { s3Env, s3Project, S3Server, startS3Server } from "./s3Harness";
+import { s3Audit, s3Env, s3Project, S3Server, startS3Server } from "./s3Harness";
 
 /** Where each point is hit in a walk of a new stack to phase 1 (phase 0, then 1). */
 const SCENARIOS: Array<{ point: keyof typeof FAILPOINTS; nth?: number; sim?: SimEnv; says?: RegExp; what?: string }> = [
@@ -46,14 +45,7 @@ function createdTwice(p: SimProject, stack: string): string[] {
 
 /** The driver's audit trail in the project's backend. */
 async function auditOf(p: SimProject, s3: S3Server | undefined): Promise<AuditEntry[]> {
-  if (!s3) return auditEntries(path.join(p.dir, ".unchain"));
-  const saved = { ...process.env };
-  Object.assign(process.env, s3Env(s3));
-  try {
-    return await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
-  } finally {
-    process.env = saved;
-  }
+  return s3 ? s3Audit(s3) : auditEntries(path.join(p.dir, ".unchain"));
 }
 
 /** Temporary files anywhere in the project folder, but for the backend's own. */

@@ -12,6 +12,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { PROJECT } from "./helpers";
+import { AuditEntry, readAudit } from "../automation/driver/audit";
+import { parseS3Url, S3Store } from "../automation/driver/store";
 import { simProject, SimProject, WaveSpec } from "./driverHarness";
 import { freePort } from "./kubeHarness";
 
@@ -135,4 +137,15 @@ export function s3Project(s3: S3Server, waves: WaveSpec[]): SimProject {
 /** The environment a process needs to reach the server: its keys and region. */
 export function s3Env(s3: S3Server): Record<string, string> {
   return { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region };
+}
+
+/** The driver's audit trail in the server's bucket (`.unchain/` beside the Pulumi state), read with the server's keys. */
+export async function s3Audit(s3: S3Server): Promise<AuditEntry[]> {
+  const saved = { ...process.env };
+  Object.assign(process.env, s3Env(s3));
+  try {
+    return await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+  } finally {
+    process.env = saved;
+  }
 }

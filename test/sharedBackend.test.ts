@@ -11,10 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { expect } from "chai";
-import { readAudit } from "../automation/driver/audit";
-import { parseS3Url, S3Store } from "../automation/driver/store";
 import { appliedSequence, ensurePulumi, killAndResume, ledger, runDriverCli, SimProject, startDriver, summaryOf, waitUntil } from "./driverHarness";
-import { s3Env, s3Project, S3Server, startS3Server } from "./s3Harness";
+import { s3Audit, s3Env, s3Project, S3Server, startS3Server } from "./s3Harness";
 
 describe("two checkouts sharing an S3 backend", function () {
   this.timeout(10 * 60_000);
@@ -24,12 +22,7 @@ describe("two checkouts sharing an S3 backend", function () {
     ensurePulumi();
     s3 = await startS3Server();
   });
-  const saved = { ...process.env };
-  after(async () => {
-    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]) if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
-    await s3?.stop();
-  });
+  after(async () => s3?.stop());
 
   /** A checkout of the same project whose Pulumi.yaml declares the team's bucket. */
   const checkout = (stacks: string[]): SimProject => s3Project(s3, [{ name: "w", stacks }]);
@@ -69,8 +62,7 @@ describe("two checkouts sharing an S3 backend", function () {
     expect((await runDriverCli(alice, ["unpause"], { extra: aws() })).code).to.equal(0);
     const again = await runDriverCli(alice, ["advance", "--all", "--to", "2", "--yes", "--json"], { extra: aws() });
     expect(again.code, again.stdout).to.equal(0);
-    Object.assign(process.env, aws());
-    const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+    const trail = await s3Audit(s3);
     const runs = new Set(trail.filter((e) => e.action === "run-start" || e.action === "lock-refused").map((e) => e.runId));
     expect(runs.size, "alice's two runs and CI's refused one").to.equal(3);
     expect(trail.some((e) => e.action === "lock-refused" && /takes all of its 2 stacks/.test(e.message ?? ""))).to.equal(true);
@@ -102,8 +94,7 @@ describe("two checkouts sharing an S3 backend", function () {
       expect(row.lock, `${s}: no lock left behind: ${context}`).to.equal(undefined);
       expect(appliedSequence(p, s), `${s} phases applied by the provider: ${context}`).to.deep.equal([0, 1, 2]);
     }
-    Object.assign(process.env, aws());
-    const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+    const trail = await s3Audit(s3);
     const ups = trail.filter((e) => e.action === "up" && e.result === "ok" && e.stack?.startsWith("chaos")).map((e) => `${e.stack}:${e.phase}`);
     expect(new Set(ups).size, `each phase's up recorded once in the shared trail: ${context}`).to.equal(ups.length);
   });
@@ -130,8 +121,7 @@ describe("two checkouts sharing an S3 backend", function () {
     expect(r.code, r.stdout).to.equal(0);
     expect(r.stdout).to.match(/cleared a stale Pulumi lock: its process is gone.*\(its process is gone from this host\)/);
     expect(await present(), "the stale lock is gone").to.equal(false);
-    Object.assign(process.env, aws());
-    const trail = await readAudit(new S3Store({ ...parseS3Url(s3.pulumiBackendUrl), prefix: ".unchain" }));
+    const trail = await s3Audit(s3);
     expect(trail.filter((e) => e.action === "pulumi-lock-cancelled" && e.stack === "lk1")).to.have.length(1);
     client.destroy();
   });

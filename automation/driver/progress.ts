@@ -133,8 +133,8 @@ export function plainReporter(out: NodeJS.WritableStream): Reporter {
   };
 }
 
-/** The version of the JSON lines (as of every JSON document unchain prints; README: Machine output). */
-const SCHEMA_VERSION = 1;
+/** The version of every JSON document and JSON line unchain prints; it changes only when a change is incompatible (README: Machine output). */
+export const SCHEMA_VERSION = 1;
 
 /** JSON lines: each a document with schemaVersion and the command (preview or advance), then the event. */
 export function jsonReporter(out: NodeJS.WritableStream, command?: string): Reporter {

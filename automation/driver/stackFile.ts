@@ -23,6 +23,7 @@ import { parseYaml } from "../../config/load";
 import { ConfigError, Problem } from "../../config/problems";
 import { NAMESPACE } from "../../config/validate";
 import { failpoint } from "./failpoint";
+import { pidAlive } from "./locks";
 
 export const PHASE_KEY = "unchain:phase";
 /** Pulumi reads an un-namespaced key of a stack file in the project's namespace (config/load.ts does the same). */
@@ -36,18 +37,8 @@ export function stackFilePath(dir: string, stack: string): string {
 /** `Pulumi.<stack>.yaml.<pid>.tmp`: what a write next to the file leaves when it is killed. */
 const STALE_TEMP = /^Pulumi\..+\.ya?ml\.(\d+)\.tmp$/;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it runs, as another user.
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Removes `Pulumi.*.yaml.<pid>.tmp` in `dir` whose process is gone (a write killed before its rename). */
-export function removeStaleTemps(dir: string): string[] {
+/** Removes the temporary files in `dir` that `pattern` matches (its first group: the writer's pid) whose process is gone (a write killed before its rename). */
+export function removeStaleTemps(dir: string, pattern: RegExp = STALE_TEMP): string[] {
   const removed: string[] = [];
   let names: string[];
   try {
@@ -56,9 +47,9 @@ export function removeStaleTemps(dir: string): string[] {
     return removed;
   }
   for (const name of names) {
-    const m = STALE_TEMP.exec(name);
+    const m = pattern.exec(name);
     // One of this process's own is stale too (a reused pid): its writes are synchronous, none is under way.
-    if (!m || (Number(m[1]) !== process.pid && processAlive(Number(m[1])))) continue;
+    if (!m || (Number(m[1]) !== process.pid && pidAlive(Number(m[1])))) continue;
     try {
       fs.unlinkSync(path.join(dir, name));
       removed.push(name);
@@ -69,24 +60,9 @@ export function removeStaleTemps(dir: string): string[] {
   return removed;
 }
 
-/**
- * The temporary files of writes to `target` that a killed process left in the temporary folder
- * (`unchain-<pid>-<random>.<name>.tmp`, see tempFileFor), removed once that process is gone.
- */
-function removeStaleTempsOutside(target: string, env: NodeJS.ProcessEnv = process.env): void {
-  const outside = env.UNCHAIN_TMPDIR || os.tmpdir();
-  const suffix = `.${path.basename(target)}.tmp`;
-  let names: string[];
-  try {
-    names = fs.readdirSync(outside).filter((n) => n.startsWith("unchain-") && n.endsWith(suffix));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^unchain-(\d+)-[0-9a-f]{8}\./.exec(name);
-    if (!m || (Number(m[1]) !== process.pid && processAlive(Number(m[1])))) continue;
-    fs.rmSync(path.join(outside, name), { force: true });
-  }
+/** `unchain-<pid>-<random>.<name>.tmp`: what a write of `target` through the temporary folder leaves when it is killed (see tempFileFor). */
+function staleTempOutside(target: string): RegExp {
+  return new RegExp(`^unchain-(\\d+)-[0-9a-f]{8}\\.${path.basename(target).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.tmp$`);
 }
 
 function sameFilesystem(a: string, b: string): boolean {
@@ -126,7 +102,7 @@ export function writeAtomically(file: string, text: string, beforeRename?: () =>
   const target = fs.existsSync(file) ? fs.realpathSync(file) : file;
   const dir = path.dirname(target);
   removeStaleTemps(dir);
-  removeStaleTempsOutside(target);
+  removeStaleTemps(process.env.UNCHAIN_TMPDIR || os.tmpdir(), staleTempOutside(target));
   const mode = fs.existsSync(target) ? fs.statSync(target).mode & 0o777 : 0o644;
   let tmp = tempFileFor(target);
   for (;;) {
@@ -358,7 +334,7 @@ export function recoverInterruptedInit(dir: string, stack: string): boolean {
     // None, or torn before its rename (then the file was not touched yet).
     return false;
   }
-  if (j.pid !== process.pid && processAlive(j.pid)) return false;
+  if (j.pid !== process.pid && pidAlive(j.pid)) return false;
   putBack(file, stack, j.before);
   fs.rmSync(journal, { force: true });
   return true;
